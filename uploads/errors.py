@@ -1,0 +1,162 @@
+"""One exception hierarchy, one JSON error shape.
+
+Every refusal the app makes is an `UploadsError`; werkzeug's own HTTP errors (404, 405, a body
+over MAX_CONTENT_LENGTH) and anything unexpected are turned into the same shape, so a client
+always reads `{"success": false, "error": <message for people>, "code": <stable code>}`.
+
+    UploadsError                      500 internal_error
+    ├── ConfigError                   (start-up only: bad setting, storage not persistent)
+    ├── BadRequest                    400 bad_request
+    │   ├── NoFile                    400 no_file
+    │   ├── EmptyFile                 400 empty_file
+    │   ├── TooManyFiles              400 too_many_files
+    │   └── NotMultipart              400 not_multipart
+    ├── Unauthorized                  401 unauthorized
+    ├── NotFound                      404 not_found
+    ├── MethodNotAllowed              405 method_not_allowed
+    ├── TooLarge                      413 file_too_large
+    ├── UnsupportedFormat             415 unsupported_format
+    ├── InvalidImage                  422 invalid_image
+    │   └── ImageTooLarge             422 image_too_large
+    ├── RateLimited                   429 rate_limited
+    ├── StorageUnavailable            503 storage_unavailable
+    └── StorageFull                   507 storage_full
+"""
+
+import logging
+
+from flask import current_app, jsonify
+from werkzeug.exceptions import HTTPException
+
+from .messages import message
+
+log = logging.getLogger(__name__)
+
+
+class UploadsError(Exception):
+    status = 500
+    code = "internal_error"
+
+    def __init__(self, detail: str = "", **params):
+        super().__init__(detail or self.code)
+        self.detail = detail  # for logs only, never sent to the client
+        self.params = params  # fill the message's placeholders
+        self.headers: dict[str, str] = {}
+
+
+class ConfigError(UploadsError):
+    code = "config_error"
+
+
+class BadRequest(UploadsError):
+    status, code = 400, "bad_request"
+
+
+class NoFile(BadRequest):
+    code = "no_file"
+
+
+class EmptyFile(BadRequest):
+    code = "empty_file"
+
+
+class TooManyFiles(BadRequest):
+    code = "too_many_files"
+
+
+class NotMultipart(BadRequest):
+    code = "not_multipart"
+
+
+class Unauthorized(UploadsError):
+    status, code = 401, "unauthorized"
+
+
+class NotFound(UploadsError):
+    status, code = 404, "not_found"
+
+
+class MethodNotAllowed(UploadsError):
+    status, code = 405, "method_not_allowed"
+
+
+class TooLarge(UploadsError):
+    status, code = 413, "file_too_large"
+
+
+class UnsupportedFormat(UploadsError):
+    status, code = 415, "unsupported_format"
+
+
+class InvalidImage(UploadsError):
+    status, code = 422, "invalid_image"
+
+
+class ImageTooLarge(InvalidImage):
+    code = "image_too_large"
+
+
+class RateLimited(UploadsError):
+    status, code = 429, "rate_limited"
+
+
+class StorageUnavailable(UploadsError):
+    status, code = 503, "storage_unavailable"
+
+
+class StorageFull(UploadsError):
+    status, code = 507, "storage_full"
+
+
+# werkzeug's HTTP errors, mapped onto ours by status.
+_BY_STATUS = {cls.status: cls for cls in (
+    BadRequest, Unauthorized, NotFound, MethodNotAllowed, TooLarge, UnsupportedFormat,
+    RateLimited, StorageUnavailable,
+)}
+
+
+def error_body(code: str, text: str) -> dict:
+    return {"success": False, "error": text, "code": code}
+
+
+def respond(error: UploadsError):
+    config = current_app.config
+    params = {"limit": _human_bytes(config["MAX_BYTES"]), **error.params}
+    text = message(error.code, config["LANGUAGE"], **params)
+    response = jsonify(error_body(error.code, text))
+    response.status_code = error.status
+    response.headers.update(error.headers)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _human_bytes(size: int) -> str:
+    """5242880 -> '5MB', as the existing client's message says it."""
+    for unit, factor in (("MB", 1024 * 1024), ("KB", 1024)):
+        if size >= factor and size % factor == 0:
+            return f"{size // factor}{unit}"
+    return f"{size} bytes"
+
+
+def register(app):
+    @app.errorhandler(UploadsError)
+    def handle_uploads_error(error):
+        if error.status >= 500:
+            log.warning("%s: %s", error.code, error.detail)
+        return respond(error)
+
+    @app.errorhandler(HTTPException)
+    def handle_http_exception(error):
+        ours = _BY_STATUS.get(error.code, UploadsError)()
+        if error.code == 405 and error.valid_methods:
+            ours.headers["Allow"] = ", ".join(error.valid_methods)
+        if ours.status == 500:  # an HTTP status we do not map: keep it, generic message
+            response = respond(ours)
+            response.status_code = error.code or 500
+            return response
+        return respond(ours)
+
+    @app.errorhandler(Exception)
+    def handle_unexpected(error):
+        log.exception("unexpected error")
+        return respond(UploadsError())

@@ -1,0 +1,81 @@
+"""Messages for people, by error code, in French (the existing client's language) and English.
+
+The first three French messages are the old route's, verbatim, because the web client shows
+them as they are. Every limit is named in the message that enforces it.
+"""
+
+MESSAGES: dict[str, dict[str, str]] = {
+    "no_file": {
+        "fr": "Aucun fichier fourni",
+        "en": "No file provided (send it in the multipart field 'avatar')",
+    },
+    "unsupported_format": {
+        "fr": "Format d'image non supporté",
+        "en": "Unsupported image format (accepted: JPEG, PNG, WebP)",
+    },
+    "file_too_large": {
+        "fr": "La taille de l'image ne doit pas dépasser {limit}",
+        "en": "The image must not be larger than {limit}",
+    },
+    "empty_file": {
+        "fr": "Le fichier envoyé est vide",
+        "en": "The file sent is empty",
+    },
+    "too_many_files": {
+        "fr": "Un seul fichier par envoi (champ 'avatar')",
+        "en": "Only one file per upload (field 'avatar')",
+    },
+    "not_multipart": {
+        "fr": "La requête doit être de type multipart/form-data avec le champ 'avatar'",
+        "en": "The request must be multipart/form-data with the field 'avatar'",
+    },
+    "bad_request": {
+        "fr": "Requête invalide",
+        "en": "Malformed request",
+    },
+    "invalid_image": {
+        "fr": "Image illisible ou corrompue",
+        "en": "The image is corrupt or cannot be decoded",
+    },
+    "image_too_large": {
+        "fr": "Image trop grande : {pixels} pixels au plus, {side} px au plus par côté",
+        "en": "Image too large: at most {pixels} pixels and {side} px on any side",
+    },
+    "unauthorized": {
+        "fr": "Authentification requise : jeton Bearer absent, expiré ou invalide",
+        "en": "Authentication required: Bearer token missing, expired or invalid",
+    },
+    "not_found": {
+        "fr": "Ressource introuvable",
+        "en": "Not found",
+    },
+    "method_not_allowed": {
+        "fr": "Méthode non autorisée",
+        "en": "Method not allowed",
+    },
+    "rate_limited": {
+        "fr": "Trop d'envois, réessayez dans un instant",
+        "en": "Too many uploads, try again shortly",
+    },
+    "storage_unavailable": {
+        "fr": "Stockage indisponible, réessayez plus tard",
+        "en": "Storage unavailable, try again later",
+    },
+    "storage_full": {
+        "fr": "Stockage plein : moins de {free} disponibles",
+        "en": "Storage full: less than {free} available",
+    },
+    "internal_error": {
+        "fr": "Erreur interne du serveur",
+        "en": "Internal server error",
+    },
+}
+
+
+def message(code: str, language: str, **params) -> str:
+    texts = MESSAGES.get(code, MESSAGES["internal_error"])
+    text = texts.get(language, texts["en"])
+    try:
+        return text.format(**params)
+    except (KeyError, IndexError):
+        return text

@@ -1,0 +1,181 @@
+"""Every setting in one table: name, default, meaning, and a parser that fails fast.
+
+The same table validates the environment at start-up, feeds the app's config and renders the
+README's configuration section (`python -m uploads.settings`), so the three cannot drift.
+Settings marked "edge" are read by Traefik's templating or the stack runner; the app still
+validates them so that a typo stops the deployment instead of silently disabling a limit.
+"""
+
+import re
+import sys
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from .errors import ConfigError
+
+PREFIX = "UPLOADS_"
+
+
+def _bool(raw: str) -> bool:
+    value = raw.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise ValueError("expected true or false")
+
+
+def _int(low: int, high: int | None = None):
+    def parse(raw: str) -> int:
+        value = int(raw.strip().replace("_", ""))
+        if value < low or (high is not None and value > high):
+            raise ValueError(f"expected an integer from {low} to {high if high else 'up'}")
+        return value
+
+    return parse
+
+
+def _choice(*options: str):
+    def parse(raw: str) -> str:
+        value = raw.strip().lower()
+        if value not in options:
+            raise ValueError(f"expected one of: {', '.join(options)}")
+        return value
+
+    return parse
+
+
+def _base_url(raw: str) -> str:
+    value = raw.strip().rstrip("/")
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
+        raise ValueError("expected an absolute http(s) URL such as https://example.com")
+    return value
+
+
+def _text(raw: str) -> str:
+    return raw.strip()
+
+
+def _origins(raw: str) -> str:
+    for origin in filter(None, (o.strip() for o in raw.split(","))):
+        if not re.fullmatch(r"https?://[A-Za-z0-9.\-]+(:\d+)?", origin):
+            raise ValueError(f"{origin!r} is not an origin such as https://app.example.com")
+    return raw.strip()
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str  # without the prefix; the config key is the same name
+    default: str
+    meaning: str
+    parse: Any = _text
+    edge: bool = False
+
+
+MIB = 1024 * 1024
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("ROOT", "static_root", "Storage root: files live under `<root>/i/p/YYYY/MM/`."),
+    Setting("PUBLIC_BASE_URL", "http://127.0.0.1:8080",
+            "Public origin prepended to `path` to make `url` (never taken from the request).",
+            _base_url),
+    Setting("ALLOW_EPHEMERAL", "false",
+            "Start even when the root is not a mount point of its own (development, tests).",
+            _bool),
+    Setting("LANGUAGE", "fr", "Language of error messages: `fr` or `en`.", _choice("fr", "en")),
+    Setting("MAX_BYTES", str(5 * MIB), "Largest accepted file, in bytes (5 MiB).", _int(1)),
+    Setting("MAX_PIXELS", "50000000",
+            "Largest accepted image in pixels (width x height); more is a decompression bomb.",
+            _int(1)),
+    Setting("MAX_INPUT_SIDE", "16384", "Largest accepted width or height of an upload, in px.",
+            _int(1, 65535)),
+    Setting("MAX_SIDE", "2048", "Longest side of a stored image; larger ones are scaled down.",
+            _int(16, 16384)),
+    Setting("JPEG_QUALITY", "85", "JPEG re-encoding quality (1-95).", _int(1, 95)),
+    Setting("WEBP_QUALITY", "85", "WebP re-encoding quality (1-100).", _int(1, 100)),
+    Setting("MIN_FREE_BYTES", str(64 * MIB),
+            "Free space kept on the volume: below it uploads get 507 and /readyz fails.",
+            _int(0)),
+    Setting("AUTH", "none", "Who may upload: `none` (anyone) or `jwt` (a Bearer token).",
+            _choice("none", "jwt")),
+    Setting("JWT_SECRET", "", "Shared secret for HS256 tokens (with `AUTH=jwt`)."),
+    Setting("JWT_PUBLIC_KEY", "", "PEM public key for RS256/ES256 tokens (with `AUTH=jwt`)."),
+    Setting("JWT_AUDIENCE", "", "Required `aud` claim, when set."),
+    Setting("JWT_ISSUER", "", "Required `iss` claim, when set."),
+    Setting("JWT_LEEWAY", "30", "Clock skew allowed on `exp`/`nbf`, in seconds.", _int(0, 600)),
+    Setting("PROXY_COUNT", "1",
+            "Proxies in front of the app that set X-Forwarded-For (Traefik: 1).", _int(0, 5)),
+    Setting("BIND", "127.0.0.1:8000", "gunicorn listen address."),
+    Setting("WORKERS", "2", "gunicorn worker processes.", _int(1, 64)),
+    Setting("THREADS", "4", "Threads per gunicorn worker (gthread).", _int(1, 64)),
+    Setting("TIMEOUT", "30", "Seconds a request may take before its worker is recycled.",
+            _int(1, 3600)),
+    Setting("GRACEFUL_TIMEOUT", "20", "Seconds workers get to finish on shutdown.",
+            _int(1, 3600)),
+    Setting("MAX_REQUESTS", "2000", "Requests before a worker is replaced (with jitter); 0 off.",
+            _int(0)),
+    Setting("LOG_LEVEL", "info", "Log level.", _choice("debug", "info", "warning", "error")),
+    Setting("APP_URL", "http://127.0.0.1:8000",
+            "Where Traefik finds the app (compose: `http://app:8000`).", _base_url, edge=True),
+    Setting("STATIC_URL", "http://127.0.0.1:8081",
+            "Where Traefik finds nginx (compose: `http://static:8080`).", _base_url, edge=True),
+    Setting("PORT", "8080", "Port of the edge (Traefik) on loopback for `make run`.",
+            _int(1, 65535), edge=True),
+    Setting("RATE_LIMIT", "30", "Uploads per minute per client IP at the edge; 0 turns it off.",
+            _int(0), edge=True),
+    Setting("RATE_BURST", "10", "Uploads a client IP may make at once before the rate applies.",
+            _int(1), edge=True),
+    Setting("TRUSTED_HOPS", "0",
+            "Load balancers in front of Traefik whose X-Forwarded-For it trusts (rate-limit IP).",
+            _int(0, 5), edge=True),
+    Setting("CORS_ORIGINS", "",
+            "Comma-separated origins allowed to upload from a browser (answered at the edge).",
+            _origins, edge=True),
+)
+
+
+def load(environ, overrides: dict | None = None) -> dict:
+    """Parse every setting from `environ` (plus test overrides); raise ConfigError on any bad one."""
+    overrides = overrides or {}
+    config, problems = {}, []
+    for setting in SETTINGS:
+        if setting.name in overrides:
+            config[setting.name] = overrides[setting.name]
+            continue
+        raw = environ.get(PREFIX + setting.name, setting.default)
+        try:
+            config[setting.name] = setting.parse(raw)
+        except ValueError as exc:
+            problems.append(f"{PREFIX}{setting.name}={raw!r}: {exc}")
+    if not problems:
+        problems = _cross_checks(config)
+    if problems:
+        raise ConfigError("invalid configuration:\n  " + "\n  ".join(problems))
+    return config
+
+
+def _cross_checks(config: dict) -> list[str]:
+    problems = []
+    if config["AUTH"] == "jwt" and not (config["JWT_SECRET"] or config["JWT_PUBLIC_KEY"]):
+        problems.append("UPLOADS_AUTH=jwt needs UPLOADS_JWT_SECRET or UPLOADS_JWT_PUBLIC_KEY")
+    if config["JWT_SECRET"] and config["JWT_PUBLIC_KEY"]:
+        problems.append("set UPLOADS_JWT_SECRET or UPLOADS_JWT_PUBLIC_KEY, not both")
+    if config["JWT_SECRET"] and len(config["JWT_SECRET"]) < 32:
+        problems.append("UPLOADS_JWT_SECRET must be at least 32 characters")
+    return problems
+
+
+def markdown_table() -> str:
+    """The README's configuration table."""
+    rows = ["| Variable | Default | Meaning |", "|---|---|---|"]
+    for s in SETTINGS:
+        default = f"`{s.default}`" if s.default else "(empty)"
+        where = " *(edge)*" if s.edge else ""
+        rows.append(f"| `{PREFIX}{s.name}` | {default} | {s.meaning}{where} |")
+    return "\n".join(rows)
+
+
+if __name__ == "__main__":
+    sys.stdout.write(markdown_table() + "\n")
