@@ -121,7 +121,8 @@ def error_body(code: str, text: str) -> dict:
 
 def respond(error: UploadsError):
     config = current_app.config
-    params = {"limit": _human_bytes(config["MAX_BYTES"]), **error.params}
+    params = {"limit": _human_bytes(config["MAX_BYTES"]),
+              "free": _human_bytes(config["MIN_FREE_BYTES"]), **error.params}
     text = message(error.code, config["LANGUAGE"], **params)
     response = jsonify(error_body(error.code, text))
     response.status_code = error.status

@@ -1,0 +1,31 @@
+"""gunicorn settings, from the same UPLOADS_ settings table as the app.
+
+gthread workers: an upload is a short burst of CPU (Pillow releases the GIL while it decodes and
+encodes) between two bits of I/O, and Traefik's buffering already spares workers from slow
+clients. The app is loaded once in the master (preload) so temp leftovers are cleared once,
+before any worker writes, and Pillow's code is shared between workers.
+"""
+
+import os
+
+from uploads import settings
+
+_config = settings.load(os.environ)
+
+bind = [_config["BIND"]]
+worker_class = "gthread"
+workers = _config["WORKERS"]
+threads = _config["THREADS"]
+timeout = _config["TIMEOUT"]
+graceful_timeout = _config["GRACEFUL_TIMEOUT"]
+keepalive = 75  # longer than Traefik's idle pool timeout, so Traefik closes first
+max_requests = _config["MAX_REQUESTS"]
+max_requests_jitter = max(1, _config["MAX_REQUESTS"] // 10) if _config["MAX_REQUESTS"] else 0
+worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
+preload_app = True
+accesslog = "-"
+errorlog = "-"
+loglevel = _config["LOG_LEVEL"]
+access_log_format = '%(h)s "%(r)s" %(s)s %(B)s %(M)sms "%(a)s"'
+forwarded_allow_ips = "127.0.0.1,::1"
+proxy_allow_ips = "127.0.0.1,::1"

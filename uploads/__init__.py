@@ -1,0 +1,70 @@
+"""uploads: persistent user images behind Traefik.
+
+`create_app()` reads and validates every setting, refuses storage that would not survive the
+container (unless told ephemeral storage is fine), clears temp leftovers of earlier crashes, and
+wires the upload route, the probes and the JSON errors.
+"""
+
+import io
+import logging
+import os
+
+from flask import Flask, Request
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from . import api, errors, settings, storage
+from .images import Limits
+
+MULTIPART_OVERHEAD = 256 * 1024  # headers and boundaries around the one file part
+MAX_FORM_PARTS = 8
+MAX_FORM_MEMORY = 64 * 1024  # non-file fields: the client sends none
+
+
+class UploadRequest(Request):
+    """Keeps the file part in memory (it is at most MAX_BYTES): no temp file on disk to leak
+    when a client disconnects, and no second copy before Pillow reads it."""
+
+    def _get_file_stream(self, total_content_length, content_type, filename=None,
+                         content_length=None):
+        return io.BytesIO()
+
+
+def create_app(test_config=None):
+    config = settings.load(os.environ, test_config)
+    app = Flask(__name__)
+    app.request_class = UploadRequest
+    app.json.sort_keys = False  # keep `success` first, as the old route answered
+    app.config.update(config)
+    app.config.update(
+        MAX_CONTENT_LENGTH=config["MAX_BYTES"] + MULTIPART_OVERHEAD,
+        MAX_FORM_PARTS=MAX_FORM_PARTS,
+        MAX_FORM_MEMORY_SIZE=MAX_FORM_MEMORY,
+    )
+    _configure_logging(config["LOG_LEVEL"])
+
+    store = storage.from_config(config)
+    store.ensure_persistent(config["ALLOW_EPHEMERAL"])
+    removed = store.remove_leftovers()
+    if removed:
+        logging.getLogger(__name__).warning("removed %d temp leftovers", removed)
+    app.extensions["uploads.storage"] = store
+    app.extensions["uploads.limits"] = Limits(
+        max_pixels=config["MAX_PIXELS"], max_input_side=config["MAX_INPUT_SIDE"],
+        max_side=config["MAX_SIDE"], jpeg_quality=config["JPEG_QUALITY"],
+        webp_quality=config["WEBP_QUALITY"],
+    )
+
+    errors.register(app)
+    app.register_blueprint(api.bp)
+    if config["PROXY_COUNT"]:
+        count = config["PROXY_COUNT"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=count, x_host=0, x_port=0,
+                                x_prefix=0)
+    return app
+
+
+def _configure_logging(level: str) -> None:
+    root = logging.getLogger()
+    if not root.handlers:
+        logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("uploads").setLevel(level.upper())

@@ -1,0 +1,90 @@
+"""The HTTP surface: the existing client's upload route and the health probes.
+
+`POST /api/upload/avatar` keeps the old route's contract (multipart field `avatar`, `data.url`
+in the answer) so the web client works unchanged. Everything under `/i/` is a 404 here on
+purpose: image bytes are nginx's job, and the app must never become a second way to read them.
+"""
+
+import logging
+import time
+
+from flask import Blueprint, current_app, jsonify, request
+
+from . import images
+from .auth import authenticate
+from .errors import EmptyFile, NoFile, NotFound, NotMultipart, StorageFull, TooLarge, TooManyFiles
+from .naming import url_path
+
+log = logging.getLogger(__name__)
+bp = Blueprint("api", __name__)
+FILE_FIELDS = ("avatar", "file")
+
+
+@bp.post("/api/upload/avatar")
+def upload_avatar():
+    started = time.perf_counter()
+    config = current_app.config
+    subject = authenticate(config, request.headers.get("Authorization"))
+    data = _the_file(config["MAX_BYTES"])
+    result = images.normalise(data, current_app.extensions["uploads.limits"])
+    key = current_app.extensions["uploads.storage"].put_new(
+        result.ext, result.data, result.content_type)
+    path = url_path(key)
+    url = config["PUBLIC_BASE_URL"] + path
+    log.info("stored path=%s bytes=%d in=%d %dx%d ms=%.1f sub=%s ip=%s", path, len(result.data),
+             len(data), result.width, result.height, (time.perf_counter() - started) * 1000,
+             subject or "-", request.remote_addr)
+    response = jsonify(success=True, data={
+        "url": url, "filename": key.rsplit("/", 1)[1], "path": path, "size": len(result.data),
+        "width": result.width, "height": result.height, "content_type": result.content_type,
+    })
+    response.status_code = 201
+    response.headers["Location"] = url
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _the_file(max_bytes: int) -> bytes:
+    """The one uploaded file's bytes, after the multipart checks the old route made."""
+    if request.mimetype != "multipart/form-data":
+        raise NotMultipart(f"content type {request.mimetype!r}")
+    parts = list(request.files.items(multi=True))
+    if len(parts) > 1:
+        raise TooManyFiles(f"{len(parts)} file parts")
+    if not parts or parts[0][0] not in FILE_FIELDS:
+        raise NoFile("no file part named avatar")
+    stream = parts[0][1].stream
+    size = stream.seek(0, 2)
+    if size == 0:
+        raise EmptyFile()
+    if size > max_bytes:
+        raise TooLarge(f"{size} bytes")
+    return stream.getvalue() if hasattr(stream, "getvalue") else _read_all(stream)
+
+
+def _read_all(stream) -> bytes:
+    stream.seek(0)
+    return stream.read()
+
+
+@bp.route("/i/", defaults={"rest": ""}, methods=["GET", "HEAD", "POST", "PUT", "DELETE"])
+@bp.route("/i/<path:rest>", methods=["GET", "HEAD", "POST", "PUT", "DELETE"])
+def never_serve_images(rest):
+    raise NotFound("image paths are served by the static server")
+
+
+@bp.get("/healthz")
+def healthz():
+    return {"status": "ok"}
+
+
+@bp.get("/readyz")
+def readyz():
+    storage = current_app.extensions["uploads.storage"]
+    storage.check_writable()
+    free = storage.free_bytes()
+    if free < current_app.config["MIN_FREE_BYTES"]:
+        error = StorageFull(f"{free} bytes free")
+        error.status = 503  # not ready, whatever the cause
+        raise error
+    return jsonify(status="ready", free_bytes=free)

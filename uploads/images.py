@@ -1,0 +1,142 @@
+"""The image pipeline: decide what the bytes are, decode them safely, re-encode them clean.
+
+The client's Content-Type and file name are never consulted: the magic bytes pick the format,
+Pillow is only allowed to try that one format, and dimensions are checked from the header
+before any pixel is decoded, so a decompression bomb costs nothing. Re-encoding the decoded
+pixels is what strips metadata (EXIF with GPS, XMP, comments, text chunks) and any payload
+appended to a polyglot file; only the ICC profile is carried over, so colours stay right.
+
+Animated WebP and PNG keep their first frame only: an avatar is a still, and re-encoding every
+frame would multiply the decode cost by an attacker-chosen frame count.
+"""
+
+import io
+import struct
+from dataclasses import dataclass
+
+from PIL import Image, UnidentifiedImageError
+
+from .errors import ImageTooLarge, InvalidImage, UnsupportedFormat
+
+# decoded format -> (extension, content type)
+FORMATS = {"JPEG": ("jpg", "image/jpeg"), "PNG": ("png", "image/png"), "WEBP": ("webp", "image/webp")}
+ORIENTATION_TAG = 0x0112
+TRANSPOSE = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM, 5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270, 7: Image.Transpose.TRANSVERSE, 8: Image.Transpose.ROTATE_90,
+}
+DECODE_ERRORS = (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError,
+                 struct.error, IndexError, TypeError)
+BOMB_ERRORS = (Image.DecompressionBombError, Image.DecompressionBombWarning)
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_pixels: int
+    max_input_side: int
+    max_side: int
+    jpeg_quality: int = 85
+    webp_quality: int = 85
+
+
+@dataclass(frozen=True)
+class Normalised:
+    data: bytes
+    ext: str
+    content_type: str
+    width: int
+    height: int
+
+
+def sniff(head: bytes) -> str | None:
+    """The accepted format these first bytes announce, or None."""
+    if head.startswith(b"\xff\xd8\xff"):
+        return "JPEG"
+    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "PNG"
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "WEBP"
+    return None
+
+
+def normalise(data: bytes, limits: Limits) -> Normalised:
+    fmt = sniff(data[:16])
+    if fmt is None:
+        raise UnsupportedFormat("magic bytes of no accepted format")
+    try:
+        im = Image.open(io.BytesIO(data), formats=[fmt])
+        _check_size(im.size, limits)
+        if fmt == "JPEG" and max(im.size) >= 2 * limits.max_side:
+            im.draft(im.mode, _fit(im.size, limits.max_side))  # DCT scaling: decode less
+        im.load()
+        orientation = im.getexif().get(ORIENTATION_TAG)
+    except BOMB_ERRORS as exc:
+        raise _too_large(limits, str(exc)) from exc
+    except DECODE_ERRORS as exc:
+        raise InvalidImage(f"{fmt}: {exc}") from exc
+    icc = im.info.get("icc_profile")
+    transparency = im.info.get("transparency")
+    if orientation in TRANSPOSE:
+        im = im.transpose(TRANSPOSE[orientation])
+    if max(im.size) > limits.max_side:
+        if im.mode in ("P", "1"):
+            im, transparency = im.convert("RGBA" if transparency is not None else "RGB"), None
+        im = im.resize(_fit(im.size, limits.max_side), Image.Resampling.LANCZOS, reducing_gap=3.0)
+    im.info = {}  # Pillow would otherwise write back comments and XMP it found
+    out = io.BytesIO()
+    try:
+        _encode(im, fmt, out, icc, transparency, limits, _webp_lossless(data) if fmt == "WEBP" else False)
+    except DECODE_ERRORS as exc:
+        raise InvalidImage(f"{fmt} re-encode: {exc}") from exc
+    ext, content_type = FORMATS[fmt]
+    return Normalised(out.getvalue(), ext, content_type, im.width, im.height)
+
+
+def _check_size(size: tuple[int, int], limits: Limits) -> None:
+    width, height = size
+    if width < 1 or height < 1:
+        raise InvalidImage(f"empty dimensions {size}")
+    if width * height > limits.max_pixels or max(size) > limits.max_input_side:
+        raise _too_large(limits, f"{width}x{height}")
+
+
+def _too_large(limits: Limits, detail: str) -> ImageTooLarge:
+    return ImageTooLarge(detail, pixels=f"{limits.max_pixels:_}".replace("_", " "),
+                         side=limits.max_input_side)
+
+
+def _fit(size: tuple[int, int], longest: int) -> tuple[int, int]:
+    scale = longest / max(size)
+    return max(1, round(size[0] * scale)), max(1, round(size[1] * scale))
+
+
+def _encode(im, fmt, out, icc, transparency, limits, lossless) -> None:
+    options = {"icc_profile": icc} if icc else {}
+    if fmt == "JPEG":
+        if im.mode not in ("L", "RGB", "CMYK"):
+            im = im.convert("RGB")
+        im.save(out, "JPEG", quality=limits.jpeg_quality, **options)
+    elif fmt == "PNG":
+        if transparency is not None and im.mode in ("P", "L", "RGB"):
+            options["transparency"] = transparency
+        im.save(out, "PNG", **options)
+    else:
+        if im.mode not in ("RGB", "RGBA"):
+            im = im.convert("RGBA" if "A" in im.getbands() or im.mode == "P" else "RGB")
+        im.save(out, "WEBP", quality=limits.webp_quality, lossless=lossless, **options)
+
+
+def _webp_lossless(data: bytes) -> bool:
+    """True when the first image chunk of a WebP is VP8L: keep lossless sources lossless."""
+    pos = 12
+    while pos + 8 <= len(data):
+        fourcc = data[pos:pos + 4]
+        (size,) = struct.unpack("<I", data[pos + 4:pos + 8])
+        if fourcc in (b"VP8 ", b"VP8L"):
+            return fourcc == b"VP8L"
+        if fourcc == b"ANMF":  # frame header is 16 bytes, then the frame's own chunks
+            pos += 8 + 16
+            continue
+        pos += 8 + size + (size & 1)
+    return False
