@@ -19,7 +19,11 @@ from PIL import Image, UnidentifiedImageError
 from .errors import ImageTooLarge, InvalidImage, UnsupportedFormat
 
 # decoded format -> (extension, content type)
-FORMATS = {"JPEG": ("jpg", "image/jpeg"), "PNG": ("png", "image/png"), "WEBP": ("webp", "image/webp")}
+FORMATS = {
+    "JPEG": ("jpg", "image/jpeg"),
+    "PNG": ("png", "image/png"),
+    "WEBP": ("webp", "image/webp"),
+}
 ORIENTATION_TAG = 0x0112
 TRANSPOSE = {
     2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180,
@@ -86,7 +90,8 @@ def normalise(data: bytes, limits: Limits) -> Normalised:
     im.info = {}  # Pillow would otherwise write back comments and XMP it found
     out = io.BytesIO()
     try:
-        _encode(im, fmt, out, icc, transparency, limits, _webp_lossless(data) if fmt == "WEBP" else False)
+        lossless = fmt == "WEBP" and _webp_lossless(data)
+        _encode(im, fmt, out, icc, transparency, limits, lossless)
     except DECODE_ERRORS as exc:
         raise InvalidImage(f"{fmt} re-encode: {exc}") from exc
     ext, content_type = FORMATS[fmt]

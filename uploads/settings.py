@@ -137,7 +137,7 @@ SETTINGS: tuple[Setting, ...] = (
 
 
 def load(environ, overrides: dict | None = None) -> dict:
-    """Parse every setting from `environ` (plus test overrides); raise ConfigError on any bad one."""
+    """Parse every setting from `environ` (and test overrides); ConfigError on any bad one."""
     overrides = overrides or {}
     config, problems = {}, []
     for setting in SETTINGS:

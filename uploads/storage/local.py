@@ -7,6 +7,7 @@ link so the name survives a power cut. Files are 0644 and folders 0755 whatever 
 because nginx reads them as another user.
 """
 
+import contextlib
 import errno
 import os
 import tempfile
@@ -153,7 +154,5 @@ def _fsync_dir(path: str) -> None:
 
 
 def _unlink_quietly(path: str) -> None:
-    try:
+    with contextlib.suppress(FileNotFoundError):
         os.unlink(path)
-    except FileNotFoundError:
-        pass
