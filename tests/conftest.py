@@ -1,0 +1,53 @@
+"""Shared fixtures: the in-process app on a temporary root, and images made in memory."""
+
+import io
+import os
+
+import pytest
+from PIL import Image
+
+from uploads import create_app
+
+
+def make_image(fmt="JPEG", size=(64, 48), mode="RGB", color=(200, 30, 30), **save):
+    """Encode a small image in memory; `save` is passed to Pillow (exif, icc_profile, ...)."""
+    im = Image.new(mode, size, color)
+    out = io.BytesIO()
+    im.save(out, fmt, **save)
+    return out.getvalue()
+
+
+def stored_files(root) -> list[str]:
+    """Every file under the root (temp folder included), relative, sorted."""
+    found = []
+    for folder, _dirs, files in os.walk(root):
+        found += [os.path.relpath(os.path.join(folder, f), root) for f in files]
+    return sorted(found)
+
+
+@pytest.fixture
+def root(tmp_path):
+    return tmp_path / "root"
+
+
+@pytest.fixture
+def app(root):
+    return create_app({"ROOT": str(root), "ALLOW_EPHEMERAL": True, "MIN_FREE_BYTES": 0})
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def upload(client):
+    """POST one file part (field `avatar` unless told) the way the web client does."""
+
+    def post(data, filename="avatar.jpg", field="avatar", content_type=None, **kwargs):
+        part = (io.BytesIO(data), filename) if content_type is None else (
+            io.BytesIO(data), filename, content_type)
+        return client.post("/api/upload/avatar", data={field: part},
+                           content_type="multipart/form-data", **kwargs)
+
+    return post
