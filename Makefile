@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: venv run test lint check pytest e2e-docker bench clean
+.PHONY: venv run test lint check pytest e2e-docker bench readme clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,10 @@ pytest: venv
 
 ## e2e-docker: the compose deployment against a real Docker engine (skips, saying why, without one)
 e2e-docker: venv
+
+## readme: render the settings table into README.md
+readme: venv
+	$(BIN)/python -c 'from uploads.settings import write_readme; write_readme("README.md")'
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

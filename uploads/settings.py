@@ -1,13 +1,12 @@
 """Every setting in one table: name, default, meaning, and a parser that fails fast.
 
 The same table validates the environment at start-up, feeds the app's config and renders the
-README's configuration section (`python -m uploads.settings`), so the three cannot drift.
+README's configuration section (`make readme`), so they cannot drift.
 Settings marked "edge" are read by Traefik's templating or the stack runner; the app still
 validates them so that a typo stops the deployment instead of silently disabling a limit.
 """
 
 import re
-import sys
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -177,5 +176,12 @@ def markdown_table() -> str:
     return "\n".join(rows)
 
 
-if __name__ == "__main__":
-    sys.stdout.write(markdown_table() + "\n")
+def write_readme(path: str) -> None:
+    """Replace the table between the README's settings markers."""
+    with open(path, encoding="utf-8") as f:
+        text = f.read()
+    begin, end = "<!-- settings:begin -->", "<!-- settings:end -->"
+    head, _, rest = text.partition(begin)
+    _, _, tail = rest.partition(end)
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(f"{head}{begin}\n{markdown_table()}\n{end}{tail}")

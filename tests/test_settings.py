@@ -1,0 +1,61 @@
+"""The settings table: defaults, fail-fast validation, the README table."""
+
+import pathlib
+
+import pytest
+
+from uploads import create_app, settings
+from uploads.errors import ConfigError
+
+
+def test_defaults_are_the_documented_ones():
+    config = settings.load({})
+    assert config["MAX_BYTES"] == 5 * 1024 * 1024
+    assert config["LANGUAGE"] == "fr" and config["ALLOW_EPHEMERAL"] is False
+    assert config["MAX_SIDE"] == 2048 and config["AUTH"] == "none"
+
+
+@pytest.mark.parametrize("name, value", [
+    ("LANGUAGE", "de"), ("MAX_BYTES", "5MB"), ("MAX_BYTES", "0"), ("ALLOW_EPHEMERAL", "maybe"),
+    ("PUBLIC_BASE_URL", "example.com"), ("PUBLIC_BASE_URL", "ftp://x"),
+    ("PUBLIC_BASE_URL", "https://x/?q=1"), ("MAX_SIDE", "__import__('os')"), ("WORKERS", "-1"),
+    ("AUTH", "basic"), ("CORS_ORIGINS", "*"), ("CORS_ORIGINS", "https://a.com/path"),
+    ("JPEG_QUALITY", "100"), ("RATE_LIMIT", "ten"),
+])
+def test_a_bad_value_stops_start_up_naming_the_variable(name, value):
+    with pytest.raises(ConfigError) as error:
+        settings.load({f"UPLOADS_{name}": value})
+    assert f"UPLOADS_{name}" in str(error.value)
+
+
+@pytest.mark.parametrize("env, needle", [
+    ({"UPLOADS_AUTH": "jwt"}, "UPLOADS_JWT_SECRET or UPLOADS_JWT_PUBLIC_KEY"),
+    ({"UPLOADS_AUTH": "jwt", "UPLOADS_JWT_SECRET": "short"}, "at least 32"),
+    ({"UPLOADS_JWT_SECRET": "s" * 40, "UPLOADS_JWT_PUBLIC_KEY": "k"}, "not both"),
+])
+def test_cross_checks(env, needle):
+    with pytest.raises(ConfigError, match=needle):
+        settings.load(env)
+
+
+def test_every_problem_is_reported_at_once():
+    with pytest.raises(ConfigError) as error:
+        settings.load({"UPLOADS_LANGUAGE": "de", "UPLOADS_WORKERS": "many"})
+    assert "UPLOADS_LANGUAGE" in str(error.value) and "UPLOADS_WORKERS" in str(error.value)
+
+
+def test_base_url_loses_its_trailing_slash():
+    assert settings.load({"UPLOADS_PUBLIC_BASE_URL": "https://cdn.example.com/"})[
+        "PUBLIC_BASE_URL"] == "https://cdn.example.com"
+
+
+def test_the_readme_shows_the_current_table():
+    readme = (pathlib.Path(__file__).parent.parent / "README.md").read_text()
+    assert settings.markdown_table() in readme, "run: make readme"
+
+
+def test_storage_that_is_not_a_mount_is_refused(tmp_path):
+    with pytest.raises(ConfigError, match="UPLOADS_ALLOW_EPHEMERAL"):
+        create_app({"ROOT": str(tmp_path)})
+    with pytest.raises(ConfigError, match="does not exist"):
+        create_app({"ROOT": str(tmp_path / "missing")})
