@@ -65,3 +65,23 @@ def upload(client):
         return client.post("/api/upload/avatar", data=body, content_type=mimetype, **kwargs)
 
     return post
+
+
+@pytest.fixture
+def gunicorn(tmp_path):
+    """Start the real gunicorn (`gunicorn -c gunicorn.conf.py app:app`) on a free loopback port:
+    `start(root=None, **settings)` with settings named without the UPLOADS_ prefix. Every server
+    started is stopped with SIGTERM afterwards, and no master or worker may be left running."""
+    from server.process import Gunicorn
+
+    started = []
+
+    def start(root=None, **settings):
+        workdir = tmp_path / f"gunicorn-{len(started)}"
+        server = Gunicorn(root or tmp_path / "root", workdir, **settings)
+        started.append(server)
+        return server.start()
+
+    yield start
+    for server in started:
+        server.stop()

@@ -1,0 +1,1 @@
+"""Tests against a real gunicorn over loopback, with real files (and, where allowed, mounts)."""

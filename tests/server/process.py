@@ -1,0 +1,140 @@
+"""The real gunicorn, started the way production starts it (`gunicorn -c gunicorn.conf.py app:app`).
+
+Tests here need what the in-process client cannot give: several worker processes writing at
+once, workers that really die, real sockets that really close. Each server gets its own free
+loopback port, its own root and its own control-socket folder, and is stopped with SIGTERM;
+`stop()` then makes sure that neither the master nor any worker is left behind.
+"""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import requests
+
+PROJECT = Path(__file__).resolve().parents[2]
+GUNICORN = Path(sys.executable).parent / "gunicorn"
+START_SECONDS = 20
+STOP_SECONDS = 30
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def children(pid: int) -> list[int]:
+    """Pids whose parent is `pid`, read from /proc (the workers of a gunicorn master)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path("/proc", entry, "stat").read_text()
+        except OSError:
+            continue
+        fields = stat.rsplit(")", 1)[1].split()
+        if int(fields[1]) == pid and fields[0] != "Z":
+            found.append(int(entry))
+    return found
+
+
+def server_env(root, port: int, run_dir, **settings) -> dict:
+    """The environment of one server: no UPLOADS_ variable leaks in from the caller's shell."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("UPLOADS_")}
+    env.update(UPLOADS_BIND=f"127.0.0.1:{port}", UPLOADS_ROOT=str(root),
+               UPLOADS_ALLOW_EPHEMERAL="true", UPLOADS_GRACEFUL_TIMEOUT="5",
+               XDG_RUNTIME_DIR=str(run_dir))  # gunicorn's control socket, one per server
+    env.update({f"UPLOADS_{k}": str(v) for k, v in settings.items()})
+    return env
+
+
+class Gunicorn:
+    def __init__(self, root, workdir, **settings):
+        self.root = Path(root)
+        self.workdir = Path(workdir)
+        self.settings = settings
+        self.proc = None
+        self.log_path = self.workdir / "gunicorn.log"
+        self.url = ""
+
+    def start(self) -> "Gunicorn":
+        run_dir = self.workdir / "run"
+        run_dir.mkdir(parents=True, exist_ok=True)
+        port = free_port()
+        self.url = f"http://127.0.0.1:{port}"
+        env = server_env(self.root, port, run_dir, **self.settings)
+        with open(self.log_path, "ab") as log:
+            self.proc = subprocess.Popen(
+                [str(GUNICORN), "-c", "gunicorn.conf.py", "app:app"], cwd=PROJECT, env=env,
+                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        self.wait_ready()
+        return self
+
+    def wait_ready(self) -> None:
+        """Until /healthz answers and every configured worker is up (after start or a kill)."""
+        workers = int(self.settings.get("WORKERS", 2))
+        deadline = time.monotonic() + START_SECONDS
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"gunicorn exited with {self.proc.returncode}:\n{self.log()}")
+            try:
+                ok = requests.get(self.url + "/healthz", timeout=2).status_code == 200
+            except requests.RequestException:
+                ok = False
+            if ok and len(self.worker_pids()) == workers:
+                return
+            time.sleep(0.05)
+        raise RuntimeError(f"gunicorn not ready after {START_SECONDS}s:\n{self.log()}")
+
+    def worker_pids(self) -> list[int]:
+        return children(self.proc.pid)
+
+    def kill_workers(self) -> list[int]:
+        pids = self.worker_pids()
+        for pid in pids:
+            os.kill(pid, signal.SIGKILL)
+        return pids
+
+    def log(self) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")[-6000:]
+        except FileNotFoundError:
+            return ""
+
+    def stop(self) -> None:
+        """SIGTERM the master, wait for it, then check that no worker outlived it."""
+        if self.proc is None:
+            return
+        proc, self.proc = self.proc, None
+        workers = children(proc.pid)
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(STOP_SECONDS)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+                raise RuntimeError("gunicorn ignored SIGTERM") from None
+        left = [pid for pid in workers if _alive(pid)]
+        deadline = time.monotonic() + 5
+        while left and time.monotonic() < deadline:
+            time.sleep(0.05)
+            left = [pid for pid in left if _alive(pid)]
+        if left:
+            for pid in left:
+                os.kill(pid, signal.SIGKILL)
+            raise RuntimeError(f"gunicorn workers {left} outlived the master")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path("/proc", str(pid), "stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
