@@ -1,0 +1,319 @@
+/*
+ * The operator's upload page. It sends the file exactly as the existing web client does
+ * (FormData with the field "avatar", POST /api/upload/avatar, then reads data.url) so that a
+ * success here means the real client works too. XHR rather than fetch: only XHR reports
+ * upload progress. No inline code anywhere, so a strict Content-Security-Policy still allows it.
+ */
+"use strict";
+
+const TEXTS = {
+  fr: {
+    chosen: "{name} : {type}, {size}",
+    unknownType: "type inconnu",
+    previewFailed: "Aperçu impossible : ce fichier n'est peut-être pas une image.",
+    target: "Envoi vers {url}",
+    sending: "Envoi en cours…",
+    waiting: "Fichier envoyé, traitement par le serveur…",
+    done: "Image enregistrée.",
+    network: "Le serveur est injoignable ou a refusé la requête (réseau ou CORS).",
+    timeout: "Le serveur n'a pas répondu à temps.",
+    http401: "Authentification requise : indiquez un jeton valide.",
+    http413: "Fichier trop volumineux.",
+    http415: "Format de fichier refusé.",
+    http429: "Trop d'envois, réessayez dans un instant.",
+    http5xx: "Le serveur n'a pas pu traiter l'envoi.",
+    httpOther: "Réponse inattendue du serveur.",
+    noUrl: "Réponse inattendue du serveur : pas d'adresse d'image.",
+    badBase: "Adresse de l'API invalide : une URL http(s) complète est attendue.",
+    imageMissing: "L'image enregistrée ne se charge pas depuis son adresse.",
+    resultAlt: "Image enregistrée : {name}",
+    bytes: "octets",
+    units: ["o", "Ko", "Mo"],
+  },
+  en: {
+    title: "Image upload",
+    intro: "Try this deployment: upload an image the way the web client does, then check " +
+      "that it is displayed from its public address.",
+    pick: "Choose an image or drop it here",
+    accepted: "JPEG, PNG or WebP, 5 MB at most",
+    previewAlt: "Preview of the chosen image",
+    settings: "Upload settings",
+    token: "Access token (if uploads require one)",
+    tokenHint: "Sent in the Authorization: Bearer header, never stored.",
+    apiBase: "API address (empty: this site)",
+    send: "Upload",
+    progress: "Upload progress",
+    stored: "Stored image",
+    address: "Address",
+    size: "Size",
+    dimensions: "Dimensions",
+    type: "Type",
+    chosen: "{name}: {type}, {size}",
+    unknownType: "unknown type",
+    previewFailed: "No preview: this file may not be an image.",
+    target: "Uploading to {url}",
+    sending: "Uploading…",
+    waiting: "File sent, the server is processing it…",
+    done: "Image stored.",
+    network: "The server cannot be reached or refused the request (network or CORS).",
+    timeout: "The server did not answer in time.",
+    http401: "Authentication required: enter a valid token.",
+    http413: "File too large.",
+    http415: "File type refused.",
+    http429: "Too many uploads, try again shortly.",
+    http5xx: "The server could not process the upload.",
+    httpOther: "Unexpected answer from the server.",
+    noUrl: "Unexpected answer from the server: no image address.",
+    badBase: "Invalid API address: a full http(s) URL is expected.",
+    imageMissing: "The stored image does not load from its address.",
+    resultAlt: "Stored image: {name}",
+    bytes: "bytes",
+    units: ["B", "KB", "MB"],
+  },
+};
+
+const UPLOAD_PATH = "/api/upload/avatar";
+const TIMEOUT_MS = 120000;
+
+const $ = (id) => document.getElementById(id);
+const params = new URLSearchParams(window.location.search);
+const lang = pickLanguage();
+let chosenFile = null;
+let previewUrl = null;
+
+/** French unless the browser prefers English (or ?lang= says otherwise). */
+function pickLanguage() {
+  const forced = params.get("lang");
+  if (forced === "fr" || forced === "en") return forced;
+  const prefs = navigator.languages && navigator.languages.length
+    ? navigator.languages : [navigator.language || "fr"];
+  for (const pref of prefs) {
+    const code = String(pref).slice(0, 2).toLowerCase();
+    if (code === "fr" || code === "en") return code;
+  }
+  return "fr";
+}
+
+function t(key, values) {
+  const text = TEXTS[lang][key] !== undefined ? TEXTS[lang][key] : TEXTS.fr[key];
+  if (!values) return text;
+  return text.replace(/\{(\w+)\}/g, (_, name) => String(values[name]));
+}
+
+function translatePage() {
+  document.documentElement.lang = lang;
+  if (lang === "fr") return;  // the HTML is written in French
+  document.title = t("title");
+  for (const el of document.querySelectorAll("[data-i18n]")) el.textContent = t(el.dataset.i18n);
+  for (const el of document.querySelectorAll("[data-i18n-alt]")) el.alt = t(el.dataset.i18nAlt);
+}
+
+function formatSize(bytes) {
+  const number = new Intl.NumberFormat(lang, { maximumFractionDigits: 1 });
+  const units = t("units");
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit += 1;
+  }
+  const short = number.format(value) + " " + units[unit];
+  return unit === 0 ? short : short + " (" + number.format(bytes) + " " + t("bytes") + ")";
+}
+
+/** Where to POST: this site by default, or the API base from the field or ?api=. */
+function uploadUrl() {
+  const base = $("api-base").value.trim();
+  if (!base) return UPLOAD_PATH;
+  const url = new URL(base);  // throws on a relative or malformed address
+  if (url.protocol !== "http:" && url.protocol !== "https:") throw new TypeError(base);
+  return url.origin + url.pathname.replace(/\/+$/, "") + UPLOAD_PATH;
+}
+
+function showTarget() {
+  let shown;
+  try {
+    shown = new URL(uploadUrl(), window.location.href).href;
+  } catch (err) {
+    shown = t("badBase");
+  }
+  $("target").textContent = t("target", { url: shown });
+}
+
+function setProgress(percent) {
+  const value = Math.max(0, Math.min(100, Math.round(percent)));
+  $("progress").value = value;
+  $("progress").textContent = value + " %";
+  $("progress-text").textContent = value + " %";
+}
+
+function setStatus(text) {
+  $("status").textContent = text;
+}
+
+function showError(message, detail) {
+  $("error-message").textContent = message;
+  $("error-detail").textContent = detail || "";
+  $("error").hidden = false;
+  setStatus("");
+}
+
+function clearOutcome() {
+  $("error").hidden = true;
+  $("error-message").textContent = "";
+  $("error-detail").textContent = "";
+  $("result").hidden = true;
+  $("result-img").removeAttribute("src");
+  setStatus("");
+}
+
+function choose(file) {
+  if (!file) return;
+  chosenFile = file;
+  clearOutcome();
+  setProgress(0);
+  if (previewUrl) URL.revokeObjectURL(previewUrl);
+  previewUrl = URL.createObjectURL(file);
+  $("chosen").textContent = t("chosen", {
+    name: file.name, type: file.type || t("unknownType"), size: formatSize(file.size),
+  });
+  $("preview-img").hidden = false;
+  $("preview-img").src = previewUrl;
+  $("preview").hidden = false;
+  $("send").disabled = false;
+}
+
+/** The message to show for a refusal: the server's own `error` first, else one by status. */
+function refusalMessage(status, body) {
+  if (body && typeof body.error === "string" && body.error) return body.error;
+  if (status === 0) return t("network");
+  if (status === 401 || status === 413 || status === 415 || status === 429) {
+    return t("http" + status);
+  }
+  return status >= 500 ? t("http5xx") : t("httpOther");
+}
+
+function parseJson(xhr) {
+  const type = xhr.getResponseHeader("Content-Type") || "";
+  if (!/[/+]json\b/i.test(type)) return null;
+  try {
+    return JSON.parse(xhr.responseText);
+  } catch (err) {
+    return null;
+  }
+}
+
+function showStored(data) {
+  const img = $("result-img");
+  img.alt = t("resultAlt", { name: data.filename || data.url });
+  img.onerror = () => showError(t("imageMissing"), data.url);
+  img.src = data.url;
+  $("result-url").href = data.url;
+  $("result-url").textContent = data.url;
+  $("result-size").textContent = formatSize(data.size);
+  $("result-dimensions").textContent = data.width + " × " + data.height + " px";
+  $("result-type").textContent = data.content_type || "";
+  $("result").hidden = false;
+  setStatus(t("done"));
+}
+
+function finish(xhr) {
+  $("upload-form").removeAttribute("aria-busy");
+  $("send").disabled = false;
+  const body = parseJson(xhr);
+  if (xhr.status >= 200 && xhr.status < 300 && body && body.success && body.data
+      && typeof body.data.url === "string") {
+    showStored(body.data);
+    return;
+  }
+  const code = body && body.code ? " · " + body.code : "";
+  const message = xhr.status >= 200 && xhr.status < 300 ? t("noUrl") : refusalMessage(xhr.status, body);
+  showError(message, "HTTP " + xhr.status + code);
+  if (xhr.status === 401) {
+    $("settings").open = true;
+    $("token").focus();
+  }
+}
+
+function upload(event) {
+  event.preventDefault();
+  if (!chosenFile) return;
+  let url;
+  try {
+    url = uploadUrl();
+  } catch (err) {
+    showError(t("badBase"));
+    return;
+  }
+  clearOutcome();
+  setProgress(0);
+  setStatus(t("sending"));
+  $("send").disabled = true;
+  $("upload-form").setAttribute("aria-busy", "true");
+
+  const form = new FormData();
+  form.append("avatar", chosenFile, chosenFile.name);
+  const xhr = new XMLHttpRequest();
+  xhr.open("POST", url);
+  xhr.timeout = TIMEOUT_MS;
+  const token = $("token").value.trim();
+  if (token) xhr.setRequestHeader("Authorization", "Bearer " + token);
+  xhr.upload.onprogress = (e) => {
+    if (e.lengthComputable && e.total > 0) setProgress((100 * e.loaded) / e.total);
+  };
+  xhr.upload.onload = () => {
+    setProgress(100);
+    setStatus(t("waiting"));
+  };
+  xhr.onload = () => finish(xhr);
+  xhr.onerror = () => {
+    $("upload-form").removeAttribute("aria-busy");
+    $("send").disabled = false;
+    showError(t("network"), url);
+  };
+  xhr.ontimeout = () => {
+    $("upload-form").removeAttribute("aria-busy");
+    $("send").disabled = false;
+    showError(t("timeout"), url);
+  };
+  xhr.send(form);
+}
+
+function wireDropZone() {
+  const zone = $("drop-zone");
+  const over = (e) => {
+    e.preventDefault();
+    zone.classList.add("over");
+  };
+  zone.addEventListener("dragenter", over);
+  zone.addEventListener("dragover", over);
+  zone.addEventListener("dragleave", () => zone.classList.remove("over"));
+  zone.addEventListener("drop", (e) => {
+    e.preventDefault();
+    zone.classList.remove("over");
+    const files = e.dataTransfer && e.dataTransfer.files;
+    if (files && files.length) choose(files[0]);
+  });
+}
+
+function init() {
+  translatePage();
+  const api = params.get("api");
+  if (api) {
+    $("api-base").value = api;
+    $("settings").open = true;  // a page posting elsewhere says so where it can be seen
+  }
+  showTarget();
+  $("api-base").addEventListener("input", showTarget);
+  $("file").addEventListener("change", () => choose($("file").files[0]));
+  $("preview-img").addEventListener("error", () => {
+    if (!$("preview-img").getAttribute("src")) return;
+    $("preview-img").hidden = true;  // no broken-image icon: the caption says why
+    $("chosen").textContent += " — " + t("previewFailed");
+  });
+  $("upload-form").addEventListener("submit", upload);
+  wireDropZone();
+  document.body.classList.add("ready");
+}
+
+init();
