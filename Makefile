@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: venv run test lint check pytest e2e-docker bench readme clean
+.PHONY: venv run test lint check pytest browser-deps e2e-docker bench readme clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -26,8 +26,18 @@ lint: venv
 ## check: every config is accepted by the program that reads it (no Docker engine needed)
 check: venv
 
-pytest: venv
+pytest: venv browser-deps
 	$(BIN)/pytest
+
+## browser-deps: Debian's chromium for the browser tests (Playwright, from requirements-dev.txt,
+## drives it; no browser download). Without root or apt-get the browser tests skip, saying why.
+browser-deps:
+	@if [ -x /usr/bin/chromium ]; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	    --no-install-recommends chromium fonts-dejavu-core >/dev/null \
+	  || echo "browser-deps: installing chromium failed; the browser tests will skip"; \
+	else echo "browser-deps: no /usr/bin/chromium and no root apt-get; the browser tests will skip"; fi
 
 ## e2e-docker: the compose deployment against a real Docker engine (skips, saying why, without one)
 e2e-docker: venv
