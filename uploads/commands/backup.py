@@ -1,0 +1,134 @@
+"""`backup`: one tar archive of `i/` whose last member is a manifest of every file in it.
+
+Uploads go on during a backup: stored files are immutable (never rewritten, only added or
+removed by gc), so the list is taken once, each file is opened once, its size taken from the
+open file and its SHA-256 computed from the very bytes streamed into the archive. A file
+removed after the listing is skipped (and said); the manifest therefore describes exactly the
+archive's members, never the volume at some other instant.
+"""
+
+import contextlib
+import hashlib
+import io
+import json
+import os
+import stat
+import sys
+import tarfile
+import time
+from datetime import UTC, datetime
+
+import click
+from flask.cli import with_appcontext
+
+from .common import human, output_options, progress, storage, walk
+
+MANIFEST = "MANIFEST.json"
+FORMAT = "uploads-backup/1"
+
+
+class HashingReader:
+    """A file object that hashes what tarfile reads from it."""
+
+    def __init__(self, f):
+        self.f, self.sha, self.size = f, hashlib.sha256(), 0
+
+    def read(self, n=-1):
+        chunk = self.f.read(n)
+        self.sha.update(chunk)
+        self.size += len(chunk)
+        return chunk
+
+
+@click.command()
+@click.option("--output", "-o", required=True, type=click.Path(dir_okay=False, allow_dash=True),
+              help="Archive to write; '-' streams it to stdout (the report then goes to "
+                   "stderr). Never replaces an existing file.")
+@click.option("--gzip/--no-gzip", "use_gzip", default=None,
+              help="Compress with gzip (default: when the name ends in .gz or .tgz). Stored "
+                   "images are already compressed, so it gains little.")
+@output_options
+@with_appcontext
+def backup(output, use_gzip, as_json, show_progress):
+    """Write one tar archive of every file under i/, with a checksum manifest.
+
+    Members are the files' paths relative to the storage root (i/p/YYYY/MM/...), with their
+    modes and times; the last member, MANIFEST.json, lists path, size, sha256 and mode of each
+    one. Safe while uploads continue. Read-only on the volume. Exit 0 when the archive is
+    complete, 1 on any failure (a partial archive is removed).
+    """
+    store = storage()
+    report = click.echo if output != "-" else lambda text: click.echo(text, err=True)
+    if use_gzip is None:
+        use_gzip = output.endswith((".gz", ".tgz"))
+    public = os.path.join(store.root, "i") + os.sep
+    if output != "-" and os.path.abspath(output).startswith(public):
+        raise click.BadParameter("the archive would be published under i/", param_hint="--output")
+    if output != "-" and os.path.lexists(output):
+        raise click.BadParameter(f"{output} exists; choose a new name", param_hint="--output")
+
+    entries = list(walk(store.root))
+    skipped = [e.key for e in entries if not e.is_file and not e.is_dir]
+    files = [e for e in entries if e.is_file]
+    manifest, vanished = [], []
+    partial = None if output == "-" else f"{output}.partial-{os.getpid()}"
+    try:
+        with contextlib.ExitStack() as stack:
+            out = sys.stdout.buffer if partial is None else stack.enter_context(
+                open(partial, "xb"))
+            with tarfile.open(fileobj=out, mode="w|gz" if use_gzip else "w|",
+                              format=tarfile.PAX_FORMAT) as tar, \
+                    progress(files, show_progress, "backup") as bar:
+                for entry in bar:
+                    row = _add(tar, entry)
+                    (manifest if row else vanished).append(row or entry.key)
+                _add_manifest(tar, manifest)
+            out.flush()
+            if partial:
+                os.fsync(out.fileno())
+        if partial:
+            os.link(partial, output)  # never replaces: fails if the name appeared meanwhile
+    except (OSError, tarfile.TarError) as exc:
+        report(f"FAILED: {exc}")
+        raise SystemExit(1) from exc
+    finally:
+        if partial:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(partial)
+
+    total = sum(row["size"] for row in manifest)
+    if as_json:
+        report(json.dumps({"ok": True, "output": output, "files": len(manifest), "bytes": total,
+                           "gzip": use_gzip, "vanished": vanished, "skipped": skipped},
+                          indent=2))
+        return
+    for key in vanished:
+        report(f"WARN {key}: removed during the backup, not archived")
+    for key in skipped:
+        report(f"WARN {key}: not a regular file, not archived")
+    report(f"ok: {len(manifest)} files, {human(total)} archived to {output}")
+
+
+def _add(tar: tarfile.TarFile, entry) -> dict | None:
+    try:
+        f = open(entry.path, "rb")  # noqa: SIM115 - closed below, after tarfile read it
+    except FileNotFoundError:
+        return None
+    with f:
+        st = os.fstat(f.fileno())
+        info = tarfile.TarInfo(entry.key)
+        info.size, info.mode, info.mtime = st.st_size, stat.S_IMODE(st.st_mode), st.st_mtime
+        reader = HashingReader(f)
+        tar.addfile(info, reader)
+    return {"path": entry.key, "size": reader.size, "sha256": reader.sha.hexdigest(),
+            "mode": f"{info.mode:04o}"}
+
+
+def _add_manifest(tar: tarfile.TarFile, rows: list[dict]) -> None:
+    created = datetime.now(tz=UTC).isoformat(timespec="seconds")
+    body = json.dumps({"format": FORMAT, "created": created, "count": len(rows),
+                       "files": rows}, indent=1).encode()
+    info = tarfile.TarInfo(MANIFEST)
+    info.size, info.mode, info.mtime = len(body), 0o644, time.time()
+    tar.addfile(info, io.BytesIO(body))
+

@@ -1,0 +1,170 @@
+"""What the operator commands share: the tree walk, the image check, URL lists, output.
+
+The walk never follows symbolic links and reports them instead: a link in the served tree could
+point anywhere on the host, so no command reads through one. Progress bars go to stderr and only
+when someone watches (or `--progress` asks), so that stdout stays one clean JSON document.
+"""
+
+import functools
+import io
+import json
+import os
+import re
+import stat
+import sys
+import warnings
+from dataclasses import dataclass
+from urllib.parse import unquote, urlsplit
+
+import click
+from flask import current_app
+from PIL import Image
+
+from ..images import BOMB_ERRORS, DECODE_ERRORS, FORMATS, sniff
+
+PUBLIC_TOP = "i"
+DURATION_RE = re.compile(r"(\d+)\s*([smhdw]?)")
+UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+@dataclass(frozen=True)
+class Entry:
+    key: str  # path relative to the storage root, with "/"
+    path: str
+    st: os.stat_result
+
+    @property
+    def is_file(self) -> bool:
+        return stat.S_ISREG(self.st.st_mode)
+
+    @property
+    def is_dir(self) -> bool:
+        return stat.S_ISDIR(self.st.st_mode)
+
+
+def storage():
+    return current_app.extensions["uploads.storage"]
+
+
+def walk(root: str, top: str = PUBLIC_TOP):
+    """Every entry under `<root>/<top>` (the top itself excluded), depth first, sorted."""
+    start = os.path.join(root, top)
+    if not os.path.isdir(start):
+        return
+    stack = [start]
+    while stack:
+        folder = stack.pop()
+        with os.scandir(folder) as found:
+            items = sorted(found, key=lambda e: e.name)
+        subdirs = []
+        for item in items:
+            st = item.stat(follow_symlinks=False)
+            key = os.path.relpath(item.path, root).replace(os.sep, "/")
+            yield Entry(key, item.path, st)
+            if stat.S_ISDIR(st.st_mode):
+                subdirs.append(item.path)
+        stack.extend(reversed(subdirs))
+
+
+def image_problem(data: bytes, name: str, limits) -> str | None:
+    """Why these bytes are not an accepted image whose extension is right, or None."""
+    fmt = sniff(data[:16])
+    if fmt is None:
+        return "not a JPEG, PNG or WebP file"
+    ext = FORMATS[fmt][0]
+    if not name.lower().endswith("." + ext):
+        return f"{fmt} content but the name does not end in .{ext}"
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data), formats=[fmt]) as im:
+                width, height = im.size
+                if width * height > limits.max_pixels or max(im.size) > limits.max_input_side:
+                    return f"{width}x{height} is over the pixel limits"
+                im.load()
+    except BOMB_ERRORS as exc:
+        return f"decompression bomb: {exc}"
+    except DECODE_ERRORS as exc:
+        return f"cannot decode as {fmt}: {exc}"
+    return None
+
+
+def read_refs(lines) -> tuple[set[str], list[str]]:
+    """Storage keys named by a list of URLs or paths (one a line); also the lines not understood.
+
+    `https://host/i/p/2025/10/a.jpg`, `/i/p/2025/10/a.jpg` and `i/p/2025/10/a.jpg` all name the
+    key `i/p/2025/10/a.jpg`; blank lines and `#` comments are skipped.
+    """
+    keys, bad = set(), []
+    for raw in lines:
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        path = unquote(urlsplit(line).path if "://" in line else line.split("?", 1)[0])
+        key = path.lstrip("/")
+        parts = key.split("/")
+        if parts[0] != PUBLIC_TOP or len(parts) < 2 or any(p in ("", ".", "..") for p in parts):
+            bad.append(line)
+            continue
+        keys.add(key)
+    return keys, bad
+
+
+def parse_duration(raw: str) -> int:
+    """`7d`, `12h`, `30m`, `2w`, `90` (seconds) -> seconds."""
+    match = DURATION_RE.fullmatch(raw.strip().lower())
+    if not match:
+        raise click.BadParameter(f"{raw!r} is not a duration such as 7d, 12h or 30m")
+    return int(match.group(1)) * UNITS[match.group(2)]
+
+
+def human(size: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if size < 1024 or unit == "TiB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size} B"
+
+
+def output_options(func):
+    """`--json` and `--progress/--no-progress` for a command."""
+
+    @click.option("--json", "as_json", is_flag=True,
+                  help="Print one JSON document on stdout instead of lines for people.")
+    @click.option("--progress/--no-progress", "show_progress", default=None,
+                  help="Show a progress bar on stderr (default: only when stderr is a terminal).")
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        return func(*args, **kwargs)
+
+    return wrapper
+
+
+def progress(items, show: bool | None, label: str):
+    """Iterate `items` (a list), with click's progress bar on stderr when wanted."""
+    if show is None:
+        show = sys.stderr.isatty()
+    if not show:
+        return _Plain(items)
+    return click.progressbar(items, label=label, file=sys.stderr, show_pos=True)
+
+
+class _Plain:
+    def __init__(self, items):
+        self.items = items
+
+    def __enter__(self):
+        return iter(self.items)
+
+    def __exit__(self, *exc):
+        return False
+
+
+def print_json(doc: dict) -> None:
+    click.echo(json.dumps(doc, indent=2, sort_keys=False))
+
+
+def finish(ok: bool) -> None:
+    """Exit 1 when something is wrong; 0 is left to click."""
+    if not ok:
+        sys.exit(1)

@@ -1,0 +1,95 @@
+"""`gc`: remove stored files nothing refers to any more, after a grace period.
+
+The grace period covers the window between an upload and the moment its URL reaches the
+database (the client uploads, then saves the URL in the profile): a file younger than that is
+never a candidate, whatever the list says. Age is the file's modification time on this volume
+(restore keeps the archived time; migrate gives the time of the import, which only delays).
+"""
+
+import os
+import time
+
+import click
+from flask.cli import with_appcontext
+
+from .common import (
+    human,
+    output_options,
+    parse_duration,
+    print_json,
+    progress,
+    read_refs,
+    storage,
+    walk,
+)
+
+
+@click.command()
+@click.option("--referenced", required=True, type=click.File("r"),
+              help="File of every URL or path still in use, one a line (e.g. exported from "
+                   "the database). Full URLs, /i/p/... and i/p/... are all understood.")
+@click.option("--older-than", "older_than", default="7d", show_default=True,
+              help="Grace period: only files older than this (s, m, h, d, w) are candidates.")
+@click.option("--apply", "apply_", is_flag=True,
+              help="Really delete the candidates (default: dry run, list only).")
+@output_options
+@with_appcontext
+def gc(referenced, older_than, apply_, as_json, show_progress):
+    """List (or with --apply delete) stored files that are not referenced.
+
+    A dry run by default: it lists each candidate with its size and the bytes it would free,
+    and changes nothing. A list with no usable line is refused (an empty export would
+    otherwise condemn every file). Only regular files under i/ are ever removed. Exit 0 when
+    the run did what was asked, 1 when a deletion failed, 2 on a bad list or duration.
+    """
+    grace = parse_duration(older_than)
+    keys, bad = read_refs(referenced)
+    if not keys:
+        raise click.UsageError(f"{referenced.name} names no file under /i/; refusing to treat "
+                               "every file as unreferenced")
+    store = storage()
+    cutoff = time.time() - grace
+    candidates, kept_young, seen = [], 0, set()
+    with progress(list(walk(store.root)), show_progress, "gc") as bar:
+        for entry in bar:
+            if not entry.is_file:
+                continue
+            seen.add(entry.key)
+            if entry.key in keys:
+                continue
+            if entry.st.st_mtime > cutoff:
+                kept_young += 1
+                continue
+            candidates.append((entry.key, entry.st.st_size))
+    removed, failed = [], []
+    if apply_:
+        for key, size in candidates:
+            try:
+                os.unlink(store.path_of(key))
+                removed.append((key, size))
+            except FileNotFoundError:
+                continue
+            except OSError as exc:
+                failed.append((key, exc.strerror))
+    freed = sum(size for _, size in (removed if apply_ else candidates))
+    missing = len(keys - seen)
+    ok = not failed
+    if as_json:
+        print_json({"ok": ok, "applied": apply_, "candidates": [
+            {"path": k, "bytes": s} for k, s in candidates], "bytes": freed,
+            "removed": len(removed), "failed": [{"path": k, "error": e} for k, e in failed],
+            "referenced": len(keys), "referenced_missing": missing, "young_kept": kept_young,
+            "unreadable_lines": bad})
+    else:
+        for line in bad:
+            click.echo(f"WARN not a URL or path under /i/: {line}")
+        for key, size in candidates:
+            click.echo(f"{'removed' if apply_ else 'would remove'} {key} {size}")
+        for key, error in failed:
+            click.echo(f"ERROR {key}: {error}")
+        verb = "freed" if apply_ else "would free (dry run; --apply deletes)"
+        click.echo(f"{'ok' if ok else 'FAILED'}: {len(candidates)} unreferenced files older "
+                   f"than {older_than}, {verb} {human(freed)} ({freed} bytes); {kept_young} "
+                   f"newer kept; {missing} referenced files missing")
+    if not ok:
+        raise SystemExit(1)

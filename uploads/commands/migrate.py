@@ -1,0 +1,138 @@
+"""`migrate`: import an old tree of avatars so that the URLs users already have keep working.
+
+The old route saved files in `public/i/p/YYYY/MM/` inside its container, and the first fix
+mounted a volume on `public/i`: a copy of either therefore starts with `p/`. A folder that
+contains `i/` (a copy of `public/`, or another storage root) is accepted too. Relative paths are
+kept, so `/i/p/2025/10/avatar_….jpg` stays the same URL. Files are checked (accepted format that
+decodes, extension that matches) but never re-encoded: their bytes are the ones users saw.
+"""
+
+import os
+import stat
+
+import click
+from flask import current_app
+from flask.cli import with_appcontext
+
+from .. import naming
+from ..errors import UploadsError
+from .common import (
+    PUBLIC_TOP,
+    human,
+    image_problem,
+    output_options,
+    print_json,
+    progress,
+    storage,
+    walk,
+)
+
+
+@click.command()
+@click.option("--from", "source", required=True,
+              type=click.Path(exists=True, file_okay=False, resolve_path=True),
+              help="Old tree: a copy of public/i (its top holds p/) or a folder holding i/.")
+@click.option("--dry-run", is_flag=True, help="Check and report, write nothing.")
+@output_options
+@with_appcontext
+def migrate(source, dry_run, as_json, show_progress):
+    """Import existing images from an old folder, keeping their paths (and URLs).
+
+    \b
+    SOURCE layouts:
+      copy of public/i    SOURCE/p/2025/10/avatar_….jpg  ->  i/p/2025/10/avatar_….jpg
+      folder holding i/   SOURCE/i/p/2025/10/avatar_….jpg ->  i/p/2025/10/avatar_….jpg
+
+    Each file must be a JPEG, PNG or WebP that decodes fully, with the matching extension and
+    at most UPLOADS_MAX_BYTES; others are rejected and listed. Accepted files are copied
+    byte for byte (no re-encoding) through the storage's atomic write, 0644. A file already
+    there with the same bytes is skipped, one with different bytes is a conflict and is never
+    overwritten, so running it again is safe. Names outside the scheme are imported and listed
+    as warnings. Exit 0 when every file is imported or already there, 1 on any reject or
+    conflict, 2 when SOURCE has neither p/ nor i/.
+    """
+    base, prefix = _layout(source)
+    store = storage()
+    limits = current_app.extensions["uploads.limits"]
+    max_bytes = current_app.config["MAX_BYTES"]
+    result = {"imported": [], "present": [], "conflicts": [], "rejected": [], "legacy": []}
+    entries = [e for e in walk(base, prefix) if not e.is_dir]
+    with progress(entries, show_progress, "migrate") as bar:
+        for entry in bar:
+            key = PUBLIC_TOP + entry.key[len(prefix):]
+            outcome, why = _one(entry, key, store, limits, max_bytes, dry_run)
+            if outcome == "rejected":
+                result["rejected"].append({"path": key, "problem": why})
+                continue
+            result[outcome].append(key)
+            if not naming.is_valid_key(key):
+                result["legacy"].append(key)
+    ok = not result["rejected"] and not result["conflicts"]
+    if as_json:
+        print_json({"ok": ok, "dry_run": dry_run, "source": source,
+                    **{k: v for k, v in result.items()},
+                    "counts": {k: len(v) for k, v in result.items()}})
+    else:
+        for row in result["rejected"]:
+            click.echo(f"REJECT {row['path']}: {row['problem']}")
+        for key in result["conflicts"]:
+            click.echo(f"CONFLICT {key}: exists with different content, left alone")
+        for key in result["legacy"]:
+            click.echo(f"WARN {key}: name outside the scheme (imported as is)")
+        imported = sum(os.path.getsize(os.path.join(base, prefix + k[len(PUBLIC_TOP):]))
+                       for k in result["imported"])
+        verb = "would import" if dry_run else "imported"
+        click.echo(f"{'ok' if ok else 'FAILED'}: {verb} {len(result['imported'])} "
+                   f"({human(imported)}), already present {len(result['present'])}, "
+                   f"rejected {len(result['rejected'])}, conflicts {len(result['conflicts'])}")
+    if not ok:
+        raise SystemExit(1)
+
+
+def _layout(source: str) -> tuple[str, str]:
+    """(base, prefix) so that files are `walk(base, prefix)`: prefix 'i' or the folder's name."""
+    if os.path.isdir(os.path.join(source, PUBLIC_TOP)):
+        return source, PUBLIC_TOP
+    if os.path.isdir(os.path.join(source, "p")):
+        return os.path.dirname(source), os.path.basename(source)
+    raise click.UsageError(f"{source} holds neither p/ (a copy of public/i) nor i/")
+
+
+def _one(entry, key, store, limits, max_bytes, dry_run) -> tuple[str, str]:
+    if stat.S_ISLNK(entry.st.st_mode) or not entry.is_file:
+        return "rejected", "not a regular file (links are not followed)"
+    try:
+        final = store.path_of(key)
+    except ValueError:
+        return "rejected", "unsafe name"
+    if entry.st.st_size > max_bytes:
+        return "rejected", f"{entry.st.st_size} bytes, over UPLOADS_MAX_BYTES"
+    try:
+        with open(entry.path, "rb") as f:
+            data = f.read()
+    except OSError as exc:
+        return "rejected", f"cannot read: {exc.strerror}"
+    problem = image_problem(data, key, limits)
+    if problem:
+        return "rejected", problem
+    existing = _existing(final)
+    if existing is not None:
+        return ("present", "") if existing == data else ("conflicts", "")
+    if dry_run:
+        return "imported", ""
+    try:
+        written = store.put(key, data)
+    except UploadsError as exc:
+        raise click.ClickException(f"{key}: {exc.detail}; stopped") from exc
+    if written:
+        return "imported", ""
+    return ("present", "") if _existing(final) == data else ("conflicts", "")
+
+
+def _existing(final: str) -> bytes | None:
+    if not os.path.lexists(final):
+        return None
+    if os.path.islink(final) or not os.path.isfile(final):
+        return b""  # something else is in the way: a conflict
+    with open(final, "rb") as f:
+        return f.read()

@@ -1,0 +1,218 @@
+"""`restore`: put a `backup` archive back, checking everything before writing anything.
+
+The archive is read twice. The first pass refuses a hostile or damaged archive (a member that
+is not a regular file, a name that is absolute, climbs with `..` or leaves `i/`, a duplicate, a
+member missing from the manifest or the other way round, any size or SHA-256 that differs) and
+finds existing files that differ; only when all is clean does the second pass write, each file
+through the storage's atomic, never-replacing `put`, its bytes checked again in memory first.
+"""
+
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import sys
+import tarfile
+import tempfile
+
+import click
+from flask.cli import with_appcontext
+
+from ..errors import UploadsError
+from ..storage.local import TMP_PREFIX
+from .backup import MANIFEST
+from .common import output_options, print_json, progress, storage
+
+CHUNK = 1024 * 1024
+
+
+class Refused(Exception):
+    """The archive cannot be trusted; nothing was written."""
+
+
+@click.command()
+@click.option("--input", "-i", "source", required=True,
+              type=click.Path(dir_okay=False, allow_dash=True, exists=True),
+              help="Archive made by `backup` (plain or gzip); '-' reads it from stdin.")
+@click.option("--overwrite", is_flag=True,
+              help="Replace existing files whose content differs (atomically).")
+@click.option("--check", "check_only", is_flag=True,
+              help="Verify the archive and report what would happen; write nothing.")
+@output_options
+@with_appcontext
+def restore(source, overwrite, check_only, as_json, show_progress):
+    """Restore a backup archive into the storage, checksums first.
+
+    Every member is checked against the manifest (size, sha256) and refused if it is not a
+    plain file under i/ before anything is written. Files already present with the same bytes
+    are left alone; a present file that differs is a conflict: without --overwrite nothing at
+    all is written and the command exits 1. Modes (permission bits) and times are restored.
+    Exit 0 when every file of the archive is in place, 1 otherwise.
+    """
+    store = storage()
+    with _opened(source, store) as path:
+        try:
+            plan = _check(path, store)
+        except (Refused, tarfile.TarError, OSError) as exc:
+            _say(as_json, {"ok": False, "refused": str(exc)}, f"REFUSED: {exc}; nothing written")
+            raise SystemExit(1) from exc
+        conflicts = sorted(k for k, (state, _) in plan.items() if state == "conflict")
+        blocked = bool(conflicts) and not overwrite
+        counts = {"restored": 0, "replaced": 0, "conflicts": 0,
+                  "unchanged": sum(1 for s, _ in plan.values() if s == "same")}
+        if not blocked and not check_only:
+            try:
+                _write(path, store, plan, counts, overwrite, show_progress)
+            except (Refused, tarfile.TarError, OSError, UploadsError) as exc:
+                _say(as_json, {"ok": False, "failed": str(exc), **counts},
+                     f"FAILED: {exc} (after {counts['restored']} restored)")
+                raise SystemExit(1) from exc
+        else:
+            counts["conflicts"] = len(conflicts)
+    ok = not blocked and not counts["conflicts"]
+    doc = {"ok": ok, "check_only": check_only, "files": len(plan), **counts,
+           "conflict_paths": conflicts}
+    lines = [f"CONFLICT {key}: exists with different content" for key in conflicts]
+    verb = "would restore" if check_only else "restored"
+    lines.append(f"{'ok' if ok else 'FAILED'}: {len(plan)} files in the archive, "
+                 f"{verb} {counts['restored'] if not check_only else _todo(plan, overwrite)}, "
+                 f"replaced {counts['replaced']}, unchanged {counts['unchanged']}, "
+                 f"conflicts {len(conflicts)}"
+                 + ("; nothing written (use --overwrite to replace them)" if blocked else ""))
+    _say(as_json, doc, "\n".join(lines))
+    if not ok:
+        raise SystemExit(1)
+
+
+def _todo(plan: dict, overwrite: bool) -> int:
+    return sum(1 for s, _ in plan.values() if s == "new" or (overwrite and s == "conflict"))
+
+
+def _say(as_json: bool, doc: dict, text: str) -> None:
+    if as_json:
+        print_json(doc)
+    else:
+        click.echo(text)
+
+
+@contextlib.contextmanager
+def _opened(source: str, store):
+    """A path to the archive; stdin is spooled into the volume's temp folder (read twice)."""
+    if source != "-":
+        yield source
+        return
+    os.makedirs(store.tmp, mode=0o700, exist_ok=True)
+    fd, spool = tempfile.mkstemp(prefix=f"{TMP_PREFIX}{os.getpid()}-restore-", dir=store.tmp)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            shutil.copyfileobj(sys.stdin.buffer, out, CHUNK)
+        yield spool
+    finally:
+        os.unlink(spool)
+
+
+def _check(path: str, store) -> dict[str, tuple[str, str]]:
+    """Key -> (state, sha256) once the archive is proven to match its manifest; the state is
+    'new', 'same' (already there, identical) or 'conflict' (there, different)."""
+    found, manifest = {}, None
+    with tarfile.open(path, mode="r|*") as tar:
+        for member in tar:
+            if member.name == MANIFEST and member.isreg():
+                if manifest is not None:
+                    raise Refused("two manifests")
+                manifest = _read_manifest(tar.extractfile(member).read())
+                continue
+            key = _safe_key(member, store)
+            if key in found:
+                raise Refused(f"{key}: twice in the archive")
+            sha = hashlib.sha256()
+            size = 0
+            stream = tar.extractfile(member)
+            while chunk := stream.read(CHUNK):
+                sha.update(chunk)
+                size += len(chunk)
+            found[key] = (size, sha.hexdigest(), member.mode & 0o777)
+    if manifest is None:
+        raise Refused(f"no {MANIFEST}: not an archive made by backup")
+    if set(found) != set(manifest):
+        extra = sorted(set(found) - set(manifest))[:3]
+        lacking = sorted(set(manifest) - set(found))[:3]
+        raise Refused(f"archive and manifest disagree (not listed: {extra}, absent: {lacking})")
+    plan = {}
+    for key, (size, sha, mode) in found.items():
+        if manifest[key] != (size, sha, mode):
+            raise Refused(f"{key}: size, sha256 or mode differs from the manifest")
+        plan[key] = (_state(store.path_of(key), sha), sha)
+    return plan
+
+
+def _read_manifest(body: bytes) -> dict:
+    try:
+        rows = json.loads(body)["files"]
+        return {r["path"]: (int(r["size"]), str(r["sha256"]), int(r["mode"], 8) & 0o777)
+                for r in rows}
+    except (ValueError, KeyError, TypeError) as exc:
+        raise Refused(f"unreadable {MANIFEST}: {exc}") from exc
+
+
+def _safe_key(member: tarfile.TarInfo, store) -> str:
+    if not member.isreg():
+        raise Refused(f"{member.name}: not a regular file (link, folder or device)")
+    try:
+        store.path_of(member.name)  # refuses absolute names, '..', and anything outside i/
+    except ValueError as exc:
+        raise Refused(f"{member.name!r}: unsafe name") from exc
+    return member.name
+
+
+def _state(final: str, sha: str) -> str:
+    if not os.path.lexists(final):
+        return "new"
+    if os.path.islink(final) or not os.path.isfile(final):
+        return "conflict"
+    with open(final, "rb") as f:
+        return "same" if hashlib.file_digest(f, "sha256").hexdigest() == sha else "conflict"
+
+
+def _write(path: str, store, plan: dict, counts: dict, overwrite: bool, show_progress) -> None:
+    with tarfile.open(path, mode="r|*") as tar, progress(
+            list(plan), show_progress, "restore") as bar:
+        members = (m for m in tar if m.name != MANIFEST)
+        for member, _ in zip(members, bar, strict=False):
+            state, sha = plan[member.name]
+            if state == "same":
+                continue
+            data = tar.extractfile(member).read()
+            if hashlib.sha256(data).hexdigest() != sha:
+                raise Refused(f"{member.name}: the archive changed since it was checked")
+            final = store.path_of(member.name)
+            if state == "new" and store.put(member.name, data):
+                counts["restored"] += 1
+            elif _state(final, sha) == "same":
+                counts["unchanged"] += 1  # appeared meanwhile, identical
+                continue
+            elif overwrite:
+                _replace(store, final, data)
+                counts["replaced"] += 1
+            else:
+                counts["conflicts"] += 1  # appeared meanwhile, different: left alone
+                continue
+            os.chmod(final, member.mode & 0o777)
+            os.utime(final, (member.mtime, member.mtime))
+
+
+def _replace(store, final: str, data: bytes) -> None:
+    """Swap the file atomically (rename over it): readers see the old or the new bytes."""
+    fd, tmp = tempfile.mkstemp(prefix=f"{TMP_PREFIX}{os.getpid()}-", dir=store.tmp)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+            out.flush()
+            os.fsync(out.fileno())
+        if os.path.isdir(final) and not os.path.islink(final):
+            raise Refused(f"{final}: a folder is in the way")
+        os.replace(tmp, final)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)

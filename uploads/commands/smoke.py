@@ -1,0 +1,147 @@
+"""`smoke`: the post-deployment checklist as one command, through the public URL.
+
+It does what a user's browser does: upload an avatar the way the web client sends it, then
+fetch it where the answer says it is. Only the standard library speaks HTTP here, so the
+command runs inside the app's image, which carries no development dependencies.
+"""
+
+import io
+import json
+import os
+import secrets
+import urllib.error
+import urllib.request
+from urllib.parse import urlsplit, urlunsplit
+
+import click
+from PIL import Image
+
+from ..images import FORMATS
+
+SIDE = 48
+
+
+class Failed(Exception):
+    pass
+
+
+@click.command()
+@click.argument("base_url")
+@click.option("--token", envvar="UPLOADS_SMOKE_TOKEN",
+              help="Bearer token for the upload, when UPLOADS_AUTH=jwt (or UPLOADS_SMOKE_TOKEN).")
+@click.option("--timeout", default=10.0, show_default=True, help="Seconds per request.")
+def smoke(base_url, token, timeout):
+    """Upload a generated image through BASE_URL and check that it is served right.
+
+    \b
+    Steps, one line each, stopping at the first failure:
+      upload   POST BASE_URL/api/upload/avatar (multipart field avatar) -> 201, data.url
+      get      GET data.url -> 200, the size and type the app announced, decodes
+      headers  Cache-Control immutable, X-Content-Type-Options nosniff, a CSP
+      head     HEAD data.url -> 200, same Content-Length, no body
+      missing  GET a random name next to it -> 404, not cached as immutable
+
+    Exit 0 when every step passes, 1 on the first failure. The uploaded test image stays on
+    the volume (gc removes it once it is older than the grace period).
+    """
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    steps = (("upload", _upload), ("get", _get), ("headers", _headers), ("head", _head),
+             ("missing", _missing))
+    state = {"base": base_url.rstrip("/"), "token": token, "open": opener, "timeout": timeout}
+    for name, step in steps:
+        try:
+            detail = step(state)
+        except (Failed, OSError, ValueError) as exc:
+            click.echo(f"FAIL {name:<8} {exc}")
+            raise SystemExit(1) from exc
+        click.echo(f"ok   {name:<8} {detail}")
+
+
+def _request(state, method, url, body=None, headers=None):
+    if urlsplit(url).scheme not in ("http", "https"):
+        raise Failed(f"{url}: not an http(s) URL")
+    req = urllib.request.Request(url, data=body, method=method, headers=headers or {})  # noqa: S310
+    try:
+        with state["open"].open(req, timeout=state["timeout"]) as resp:
+            return resp.status, resp.headers, resp.read()
+    except urllib.error.HTTPError as exc:
+        with exc:
+            return exc.code, exc.headers, exc.read()
+
+
+def _upload(state):
+    im = Image.frombytes("RGB", (SIDE, SIDE), os.urandom(SIDE * SIDE * 3))
+    out = io.BytesIO()
+    im.save(out, "PNG")
+    boundary = "smoke" + secrets.token_hex(12)
+    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"avatar\"; "
+            f"filename=\"smoke.png\"\r\nContent-Type: image/png\r\n\r\n").encode()
+    body += out.getvalue() + f"\r\n--{boundary}--\r\n".encode()
+    headers = {"Content-Type": f"multipart/form-data; boundary={boundary}"}
+    if state["token"]:
+        headers["Authorization"] = f"Bearer {state['token']}"
+    status, _, answer = _request(state, "POST", state["base"] + "/api/upload/avatar", body,
+                                 headers)
+    if status != 201:
+        raise Failed(f"POST /api/upload/avatar answered {status}: {answer[:200]!r}")
+    data = json.loads(answer).get("data") or {}
+    if not {"url", "size", "content_type", "width", "height"} <= data.keys():
+        raise Failed(f"answer without data.url/size/...: {answer[:200]!r}")
+    state["data"] = data
+    return f"201 {data['url']} ({data['size']} bytes, {data['width']}x{data['height']})"
+
+
+def _get(state):
+    data = state["data"]
+    status, headers, body = _request(state, "GET", data["url"])
+    state["headers"] = headers
+    if status != 200:
+        raise Failed(f"GET {data['url']} answered {status}")
+    if len(body) != data["size"]:
+        raise Failed(f"{len(body)} bytes served, the app stored {data['size']}")
+    if headers.get_content_type() != data["content_type"]:
+        raise Failed(f"Content-Type {headers.get('Content-Type')}, expected "
+                     f"{data['content_type']}")
+    fmt = next(f for f, (_, ctype) in FORMATS.items() if ctype == data["content_type"])
+    with Image.open(io.BytesIO(body), formats=[fmt]) as im:
+        im.load()
+        if im.size != (data["width"], data["height"]):
+            raise Failed(f"served image is {im.size}, the app said "
+                         f"{data['width']}x{data['height']}")
+    return f"200 {len(body)} bytes, {fmt} decodes, {im.width}x{im.height}"
+
+
+def _headers(state):
+    headers = state["headers"]
+    cache = headers.get("Cache-Control", "")
+    if "immutable" not in cache or "max-age=" not in cache:
+        raise Failed(f"Cache-Control {cache!r}: expected max-age and immutable")
+    if headers.get("X-Content-Type-Options", "").lower() != "nosniff":
+        raise Failed("no X-Content-Type-Options: nosniff")
+    if not headers.get("Content-Security-Policy"):
+        raise Failed("no Content-Security-Policy")
+    return f"Cache-Control {cache!r}, nosniff, CSP"
+
+
+def _head(state):
+    data = state["data"]
+    status, headers, body = _request(state, "HEAD", data["url"])
+    if status != 200 or body:
+        raise Failed(f"HEAD answered {status} with {len(body)} body bytes")
+    length = headers.get("Content-Length")
+    if length is not None and int(length) != data["size"]:
+        raise Failed(f"HEAD Content-Length {length}, expected {data['size']}")
+    return f"200 Content-Length {length}"
+
+
+def _missing(state):
+    parts = urlsplit(state["data"]["url"])
+    folder = parts.path.rsplit("/", 1)[0]
+    name = f"avatar_{secrets.randbelow(10**13):013d}_{secrets.token_hex(3)}.png"
+    url = urlunsplit(parts._replace(path=f"{folder}/{name}"))
+    status, headers, _ = _request(state, "GET", url)
+    if status != 404:
+        raise Failed(f"GET {url} answered {status}, expected 404")
+    if "immutable" in headers.get("Cache-Control", ""):
+        raise Failed("a 404 is marked immutable: browsers would cache the miss for a year")
+    return f"404 {folder}/{name}"
