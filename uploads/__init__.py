@@ -12,7 +12,7 @@ import os
 from flask import Flask, Request
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from . import api, errors, settings, storage
+from . import api, commands, errors, settings, storage
 from .images import Limits
 
 MULTIPART_OVERHEAD = 256 * 1024  # headers and boundaries around the one file part
@@ -56,6 +56,7 @@ def create_app(test_config=None):
 
     errors.register(app)
     app.register_blueprint(api.bp)
+    commands.register(app)
     if config["PROXY_COUNT"]:
         count = config["PROXY_COUNT"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=count, x_host=0, x_port=0,
