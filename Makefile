@@ -25,6 +25,7 @@ lint: venv
 
 ## check: every config is accepted by the program that reads it (no Docker engine needed)
 check: venv
+	$(BIN)/python -m devstack.check
 
 pytest: venv browser-deps
 	$(BIN)/pytest

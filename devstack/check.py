@@ -1,0 +1,93 @@
+"""`python -m devstack.check`: the edge and static configs are accepted by the programs that read
+them, without Docker and without starting the app.
+
+- `nginx -t` on the container's `nginx/nginx.conf` and on the local stack's generated config
+  (both include `nginx/locations.conf`);
+- Traefik started on a free loopback port with the local copy of `traefik/traefik.yml` and the
+  templated routes in `traefik/dynamic/`, once with the defaults and once with other settings:
+  it must answer /ping, route /i/ and /api/upload/ (a 502 from Traefik, since no upstream is
+  running, proves the router exists; an unknown route would be a 404) and log no error.
+"""
+
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from . import configs
+from .stack import _get, _nginx, _tool, free_port
+
+VARIANTS = (
+    {},
+    {"UPLOADS_MAX_BYTES": "1000", "UPLOADS_RATE_LIMIT": "0", "UPLOADS_RATE_BURST": "1",
+     "UPLOADS_TRUSTED_HOPS": "1", "UPLOADS_LANGUAGE": "en"},
+)
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def check_nginx(conf: Path, prefix: Path, label: str) -> None:
+    result = subprocess.run([_nginx(), "-t", "-p", f"{prefix}/", "-c", str(conf)],
+                            capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        raise SystemExit(f"nginx -t failed for {conf}:\n{result.stderr}")
+    print(f"ok   nginx -t {label}")
+
+
+def check_traefik(work: Path, overrides: dict) -> None:
+    port, dead = free_port(), free_port()
+    static = work / "traefik.yml"
+    static.write_text(configs.traefik_static(port))
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("UPLOADS_", "TRAEFIK_"))}
+    env.update(overrides, UPLOADS_APP_URL=f"http://127.0.0.1:{dead}",
+               UPLOADS_STATIC_URL=f"http://127.0.0.1:{dead}")
+    log = work / "traefik.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen([_tool("traefik"), f"--configFile={static}"], env=env,
+                                stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        answers = _wait_for_routes(proc, f"http://127.0.0.1:{port}")
+    finally:
+        proc.terminate()
+        proc.wait(timeout=15)
+    text = ANSI.sub("", log.read_text(errors="replace"))
+    errors = [line for line in text.splitlines() if " ERR " in line or '"level":"error"' in line]
+    if answers is None or errors:
+        raise SystemExit(f"Traefik did not load its config ({overrides or 'defaults'}):\n"
+                         + "\n".join(errors or text.splitlines()[-20:]))
+    print(f"ok   traefik loads traefik/ ({', '.join(overrides) or 'defaults'}): {answers}")
+
+
+def _wait_for_routes(proc, url: str):
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and proc.poll() is None:
+        answers = [_get(url + path)[0] for path in ("/ping", "/i/x.jpg", "/api/upload/avatar")]
+        if answers == [200, 502, 502]:
+            return dict(zip(("/ping", "/i/", "/api/upload/"), answers, strict=True))
+        time.sleep(0.2)
+    return None
+
+
+def main() -> int:
+    with tempfile.TemporaryDirectory(prefix="uploads-check-") as tmp:
+        work = Path(tmp)
+        (work / "nginx-tmp").mkdir()
+        # The container's config as it is, but with its /tmp paths in our own folder.
+        container = work / "container"
+        container.mkdir()
+        text = (configs.REPO / "nginx" / "nginx.conf").read_text()
+        (container / "nginx.conf").write_text(text.replace(" /tmp/", f" {work}/"))
+        (container / "locations.conf").write_text(configs.NGINX_LOCATIONS.read_text())
+        check_nginx(container / "nginx.conf", work, "nginx/nginx.conf (container)")
+        local = work / "nginx.conf"
+        local.write_text(configs.nginx_main(free_port(), work / "root", work))
+        check_nginx(local, work, "the local stack's main config + nginx/locations.conf")
+        for overrides in VARIANTS:
+            check_traefik(work, overrides)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
