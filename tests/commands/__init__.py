@@ -1,0 +1,1 @@
+"""The operator commands, on real trees (and `smoke` through the real stack)."""

@@ -1,0 +1,89 @@
+"""Fixtures of the operator command tests: real trees on disk, the CLI, tree fingerprints."""
+
+import hashlib
+import io
+import json
+import os
+import stat
+
+import pytest
+from PIL import Image
+
+JPEG_KEY = "i/p/2025/10/avatar_1760877849690_827t7v.jpg"
+PNG_KEY = "i/p/2025/11/avatar_1762000000000_abc123.png"
+WEBP_KEY = "i/p/2026/01/avatar_1767225600000_zz99aa.webp"
+
+
+def make_image(fmt="JPEG", size=(64, 48), mode="RGB", color=(200, 30, 30)) -> bytes:
+    out = io.BytesIO()
+    Image.new(mode, size, color).save(out, fmt)
+    return out.getvalue()
+
+
+def write(root, key, data, mode=0o644, mtime=None):
+    """Put a file in a tree the plain way (no storage code), folders 0755."""
+    path = os.path.join(str(root), *key.split("/"))
+    folder = os.path.dirname(path)
+    os.makedirs(folder, exist_ok=True)
+    rel = os.path.relpath(folder, str(root))
+    current = str(root)
+    for part in rel.split(os.sep):
+        current = os.path.join(current, part)
+        os.chmod(current, 0o755)
+    with open(path, "wb") as f:
+        f.write(data)
+    os.chmod(path, mode)
+    if mtime is not None:
+        os.utime(path, (mtime, mtime))
+    return path
+
+
+def fingerprint(root) -> dict:
+    """Every entry under root (the temp folder included): type, mode, size, sha256, mtime (s)."""
+    found = {}
+    for folder, dirs, files in os.walk(str(root)):
+        for name in dirs + files:
+            path = os.path.join(folder, name)
+            st = os.lstat(path)
+            row = (stat.S_IFMT(st.st_mode), stat.S_IMODE(st.st_mode))
+            if stat.S_ISREG(st.st_mode):
+                with open(path, "rb") as f:
+                    row += (st.st_size, hashlib.sha256(f.read()).hexdigest(), int(st.st_mtime))
+            elif stat.S_ISLNK(st.st_mode):
+                row += (os.readlink(path),)
+            found[os.path.relpath(path, str(root))] = row
+    return found
+
+
+@pytest.fixture
+def images():
+    return {"jpg": make_image("JPEG"), "png": make_image("PNG", mode="RGBA", color=(0, 0, 0, 0)),
+            "webp": make_image("WEBP")}
+
+
+@pytest.fixture
+def tree(app, root, images):
+    """A clean storage root with one file of each format, as the app would have stored them."""
+    for key in (JPEG_KEY, PNG_KEY, WEBP_KEY):
+        write(root, key, images[key.rsplit(".", 1)[1]])
+    return root
+
+
+@pytest.fixture
+def cli(app):
+    """Run `flask <args>` in process; returns click's result (stdout and stderr apart)."""
+    runner = app.test_cli_runner()
+
+    def run(*args, input=None):
+        return runner.invoke(args=[str(a) for a in args], input=input, catch_exceptions=False)
+
+    return run
+
+
+@pytest.fixture
+def cli_json(cli):
+    def run(*args, input=None):
+        result = cli(*args, "--json", input=input)
+        return result, json.loads(result.stdout)
+
+    return run
