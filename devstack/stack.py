@@ -97,7 +97,7 @@ class Stack:
             self.root.chmod(0o755)
             self._write_configs()
             for name in NAMES:
-                self._start(name)
+                self.start_one(name)
         except BaseException:
             self.stop()
             raise
@@ -105,13 +105,13 @@ class Stack:
 
     def stop(self):
         for name in reversed(NAMES):
-            self._stop(name)
+            self.stop_one(name)
         shutil.rmtree(self._temp, ignore_errors=True)
 
     def restart(self, name: str):
         """Stop one process and start it again on the same port."""
-        self._stop(name)
-        self._start(name)
+        self.stop_one(name)
+        self.start_one(name)
 
     def dead(self) -> str | None:
         """The name of a process that exited on its own, if any."""
@@ -146,7 +146,8 @@ class Stack:
         env.update(UPLOADS_APP_URL=self.app_url, UPLOADS_STATIC_URL=self.static_url)
         return [_tool("traefik"), f"--configFile={self.run_dir / 'traefik.yml'}"], env
 
-    def _start(self, name: str):
+    def start_one(self, name: str):
+        """Start one of the three (again) and wait until it answers."""
         argv, env = self._command(name)
         log = open(self.log_path(name), "ab")  # noqa: SIM115 (closed in _stop)
         self._logs[name] = log
@@ -180,7 +181,8 @@ class Stack:
     def tail(self, name: str, lines: int = 30) -> str:
         return "\n".join(self.log(name).splitlines()[-lines:])
 
-    def _stop(self, name: str):
+    def stop_one(self, name: str):
+        """Stop one of the three (SIGTERM, then SIGKILL to whatever is left in its group)."""
         proc = self.procs.pop(name, None)
         if proc is not None:
             self._signal_group(proc, signal.SIGTERM)

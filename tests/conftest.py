@@ -85,3 +85,48 @@ def gunicorn(tmp_path):
     yield start
     for server in started:
         server.stop()
+
+
+def stack_env(**settings) -> dict:
+    """This process's environment without any UPLOADS_ variable, plus `settings` (named without
+    the prefix): a stack under test never picks up a developer's own settings."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("UPLOADS_")}
+    env.update({f"UPLOADS_{name}": str(value) for name, value in settings.items()})
+    return env
+
+
+# Settings of the shared stack: one worker thread (so anything holding it would show), a short
+# read timeout at the edge, and a rate limit high enough never to trip by accident.
+STACK_SETTINGS = {"WORKERS": 1, "THREADS": 1, "RATE_LIMIT": 100000, "RATE_BURST": 10000,
+                  "MIN_FREE_BYTES": 0}
+STACK_READ_TIMEOUT = "4s"
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory):
+    """The real local stack (Traefik in front of nginx and gunicorn, `devstack.Stack`) on free
+    loopback ports with a temporary storage root, shared by the `stack` tests."""
+    from devstack import Stack
+
+    root = tmp_path_factory.mktemp("stack") / "root"
+    with Stack(root=root, env=stack_env(**STACK_SETTINGS),
+               read_timeout=STACK_READ_TIMEOUT) as running:
+        yield running
+
+
+@pytest.fixture
+def make_stack(tmp_path):
+    """Start a stack of one's own: `make_stack(read_timeout="60s", **settings)`, settings named
+    without the prefix. Every stack started is stopped afterwards, all three processes."""
+    from devstack import Stack
+
+    started = []
+
+    def start(read_timeout="60s", **settings):
+        root = tmp_path / f"stack-{len(started)}" / "root"
+        started.append(Stack(root=root, env=stack_env(**settings), read_timeout=read_timeout))
+        return started[-1].start()
+
+    yield start
+    for running in started:
+        running.stop()
