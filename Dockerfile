@@ -12,6 +12,7 @@ RUN /opt/venv/bin/pip install --no-compile -r /tmp/requirements.txt \
     && /opt/venv/bin/python -m compileall -q /opt/venv/lib
 
 FROM python:3.12-slim-bookworm
+LABEL org.opencontainers.image.title="uploads"
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \

@@ -26,6 +26,7 @@ lint: venv
 ## check: every config is accepted by the program that reads it (no Docker engine needed)
 check: venv
 	$(BIN)/python -m devstack.check
+	UPLOADS_AUTH=none UPLOADS_PUBLIC_BASE_URL=https://example.com $(wildcard $(VENV)/lib/python3*/site-packages/compose/docker-compose) -f docker-compose.traefik.yml --env-file /dev/null config --quiet
 
 pytest: venv browser-deps
 	$(BIN)/pytest
@@ -42,6 +43,7 @@ browser-deps:
 
 ## e2e-docker: the compose deployment against a real Docker engine (skips, saying why, without one)
 e2e-docker: venv
+	$(BIN)/pytest -m docker tests/docker
 
 ## readme: render the settings table into README.md
 readme: venv

@@ -1,0 +1,170 @@
+"""The seed's incident replayed against a real engine: every file uploaded through Traefik is
+still served, byte for byte, after each thing that used to lose it.
+
+The tests share one deployment and run in file order: each lifecycle step checks every URL
+uploaded before it, then uploads one more.
+"""
+
+import datetime
+import hashlib
+import io
+
+import pytest
+from harness import APP_IMAGE, PROJECT, run, wait_until
+from PIL import Image
+
+pytestmark = [pytest.mark.docker, pytest.mark.timeout(900)]
+
+SERVED: dict[str, bytes] = {}  # path -> bytes first served
+
+
+def image(fmt: str, size: tuple[int, int], seed: int) -> bytes:
+    """A small image with some structure, so each one encodes to different bytes."""
+    im = Image.new("RGB", size, (seed * 40 % 256, 90, 200))
+    for x in range(0, size[0], 7):
+        im.putpixel((x, (x * seed) % size[1]), (255, 255, 0))
+    out = io.BytesIO()
+    im.save(out, fmt)
+    return out.getvalue()
+
+
+def upload_one(deployment, n: int):
+    fmt, ext = [("PNG", "png"), ("JPEG", "jpg"), ("WEBP", "webp")][n % 3]
+    data = deployment.upload(f"photo{n}.{ext}", image(fmt, (40 + n * 13, 30 + n * 7), n))
+    assert data["path"].startswith("/i/p/") and data["path"].endswith("." + ext)
+    assert data["url"] == deployment.base + data["path"]
+    served = deployment.get(data["path"])
+    assert served.status_code == 200
+    assert len(served.content) == data["size"]
+    SERVED[data["path"]] = served.content
+
+
+def assert_all_served(deployment):
+    assert SERVED, "nothing was uploaded"
+    for path, content in SERVED.items():
+        answer = deployment.get(path)
+        assert answer.status_code == 200, f"{path}: {answer.status_code}"
+        assert answer.content == content, f"{path}: other bytes"
+
+
+def test_compose_names_only_images_present_here(deployment):
+    images = deployment.compose("config", "--images").stdout.split()
+    assert sorted(images) == sorted([APP_IMAGE, "nginx:1.27-alpine", "traefik:v3"])
+
+
+def test_uploads_are_served_by_nginx_from_the_volume(deployment):
+    for n in range(4):
+        upload_one(deployment, n)
+    for path, content in SERVED.items():
+        # nginx serves exactly the bytes the app wrote into the volume, with the modes it set.
+        out = deployment.compose("exec", "-T", "app", "stat", "-c", "%a %u %s",
+                                 "/data" + path).stdout.split()
+        assert out == ["644", "10001", str(len(content))]
+        digest = deployment.compose("exec", "-T", "app", "sha256sum", "/data" + path).stdout
+        assert digest.split()[0] == hashlib.sha256(content).hexdigest()
+        answer = deployment.get(path)
+        assert answer.headers["Content-Type"].startswith("image/")
+        assert "immutable" in answer.headers["Cache-Control"]
+
+
+def test_static_container_cannot_write_the_volume(deployment):
+    for target in ("/data/probe", "/data/i/probe", next(iter(SERVED)).replace("/i/", "/data/i/")):
+        done = deployment.compose("exec", "-T", "static", "sh", "-c", f"echo x >> {target}",
+                                  check=False)
+        assert done.returncode != 0
+        assert "Read-only file system" in done.stderr
+    assert_all_served(deployment)
+
+
+def restart_static(deployment):
+    before = deployment.container("static")
+    deployment.compose("restart", "static")
+    deployment.up()
+    after = deployment.container("static")
+    assert after["id"] == before["id"] and after["started"] != before["started"]
+
+
+def restart_app(deployment):
+    before = deployment.container("app")
+    deployment.compose("restart", "app")
+    deployment.up()
+    after = deployment.container("app")
+    assert after["id"] == before["id"] and after["started"] != before["started"]
+
+
+def force_recreate(deployment):
+    before = {s: deployment.container(s)["id"] for s in ("traefik", "app", "static")}
+    deployment.up("--force-recreate")
+    for service, cid in before.items():
+        assert deployment.container(service)["id"] != cid, service
+
+
+def rebuilt_app_image(deployment):
+    before = deployment.container("app")
+    deployment.compose("build", "--no-cache", "app", timeout=900)
+    deployment.up()
+    after = deployment.container("app")
+    assert after["image"] != before["image"] and after["id"] != before["id"]
+
+
+def down_then_up(deployment):
+    before = deployment.container("app")["id"]
+    deployment.compose("down", "--timeout", "10")
+    assert deployment.compose("ps", "-aq").stdout.strip() == ""
+    deployment.up()
+    assert deployment.container("app")["id"] != before
+
+
+@pytest.mark.parametrize("step", [restart_static, restart_app, force_recreate,
+                                  rebuilt_app_image, down_then_up],
+                         ids=lambda step: step.__name__)
+def test_files_survive(deployment, step):
+    step(deployment)
+    assert_all_served(deployment)
+    upload_one(deployment, len(SERVED))
+
+
+def test_app_refuses_to_start_without_its_volume(deployment):
+    done = run("docker", "run", "--rm", "--read-only", "--tmpfs", "/tmp",
+               "-e", "UPLOADS_AUTH=none", "-e", f"UPLOADS_PUBLIC_BASE_URL={deployment.base}",
+               "--name", f"{PROJECT}-novolume", APP_IMAGE, check=False, timeout=120)
+    assert done.returncode != 0
+    assert "/data is not a mount point" in done.stdout + done.stderr
+
+
+def test_seed_backup_and_restore_round_trip(deployment, tmp_path):
+    """The seed's own commands, with the volume's name, into a fresh volume; the stack then
+    serves every file from the restored volume, adopted by name."""
+    backup = tmp_path / "backup"
+    backup.mkdir()
+    source = deployment.volume()
+    restored = f"{PROJECT}_restored"
+    archive = f"frontend_uploads_{datetime.date.today():%Y%m%d}.tar.gz"
+    run("docker", "run", "--rm", "-v", f"{source}:/source", "-v", f"{backup}:/dest",
+        "alpine", "tar", "czf", f"/dest/{archive}", "-C", "/source", ".")
+    assert (backup / archive).stat().st_size > 0
+    run("docker", "volume", "create", restored)
+    try:
+        run("docker", "run", "--rm", "-v", f"{restored}:/dest", "-v", f"{backup}:/source",
+            "alpine", "tar", "xzf", f"/source/{archive}", "-C", "/dest")
+        listing = "cd /v && find . -type f ! -path './.tmp/*' | sort | xargs sha256sum"
+        before = run("docker", "run", "--rm", "-v", f"{source}:/v:ro", "alpine", "sh", "-c",
+                     listing).stdout
+        after = run("docker", "run", "--rm", "-v", f"{restored}:/v:ro", "alpine", "sh", "-c",
+                    listing).stdout
+        assert before == after and len(before.splitlines()) == len(SERVED)
+
+        deployment.compose("down", "--timeout", "10")
+        deployment.write_env(UPLOADS_VOLUME=restored, UPLOADS_VOLUME_EXTERNAL="true")
+        deployment.up()
+        mounts = run("docker", "inspect", "-f",
+                     "{{range .Mounts}}{{.Name}}:{{.Destination}}:{{.RW}} {{end}}",
+                     deployment.container("app")["id"]).stdout.split()
+        assert f"{restored}:/data:true" in mounts
+        assert_all_served(deployment)
+        upload_one(deployment, len(SERVED))  # ownership came back too: the app can write
+    finally:
+        deployment.compose("down", "--timeout", "10", check=False)
+        deployment.write_env(UPLOADS_VOLUME=None, UPLOADS_VOLUME_EXTERNAL=None)
+        run("docker", "volume", "rm", restored, check=False)
+    assert wait_until(lambda: restored not in run("docker", "volume", "ls", "-q").stdout, 10)
