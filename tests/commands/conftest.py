@@ -9,6 +9,8 @@ import stat
 import pytest
 from PIL import Image
 
+from uploads import create_app
+
 JPEG_KEY = "i/p/2025/10/avatar_1760877849690_827t7v.jpg"
 PNG_KEY = "i/p/2025/11/avatar_1762000000000_abc123.png"
 WEBP_KEY = "i/p/2026/01/avatar_1767225600000_zz99aa.webp"
@@ -86,4 +88,18 @@ def cli_json(cli):
         result = cli(*args, "--json", input=input)
         return result, json.loads(result.stdout)
 
+    return run
+
+
+@pytest.fixture
+def other(tmp_path):
+    """A second, empty storage root and a CLI runner on it (the machine restored onto)."""
+    root = tmp_path / "other"
+    app = create_app({"ROOT": str(root), "ALLOW_EPHEMERAL": True, "MIN_FREE_BYTES": 0})
+    runner = app.test_cli_runner()
+
+    def run(*args, input=None):
+        return runner.invoke(args=[str(a) for a in args], input=input, catch_exceptions=False)
+
+    run.root = root
     return run

@@ -8,27 +8,10 @@ import random
 import tarfile
 import threading
 
-import pytest
-
-from uploads import create_app
 from uploads.commands import backup as backup_module
 from uploads.storage.local import LocalStorage
 
 from .conftest import JPEG_KEY, fingerprint, write
-
-
-@pytest.fixture
-def other(tmp_path):
-    """A second, empty storage root and a CLI runner on it (the machine restored onto)."""
-    root = tmp_path / "other"
-    app = create_app({"ROOT": str(root), "ALLOW_EPHEMERAL": True, "MIN_FREE_BYTES": 0})
-    runner = app.test_cli_runner()
-
-    def run(*args, input=None):
-        return runner.invoke(args=[str(a) for a in args], input=input, catch_exceptions=False)
-
-    run.root = root
-    return run
 
 
 def members(archive) -> dict:
