@@ -1,0 +1,1 @@
+"""Browser tests: a real headless chromium against the real local stack."""

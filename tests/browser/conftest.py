@@ -1,0 +1,174 @@
+"""The browser tier: Debian's chromium, driven by Playwright, against the real local stack.
+
+The page is the one nginx serves at `/uploads/` through Traefik. Two more loopback origins serve
+the same files, one on the edge's CORS allowlist and one not, so a cross-origin client can be
+tried both ways. Every test leaves a screenshot in `artifacts/browser/` for people to look at.
+Without chromium (or Playwright) the tier skips and says why; `make browser-deps` installs it.
+"""
+
+import base64
+import functools
+import http.server
+import os
+import re
+import shutil
+import threading
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+WEB_DIR = REPO / "web"
+ARTIFACTS = REPO / "artifacts" / "browser"
+CHROMIUM = "/usr/bin/chromium"
+# Headless and quiet: no GPU, no QUIC, no first-run, update, sync or other background traffic.
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+
+
+def chromium_path() -> str | None:
+    if os.access(CHROMIUM, os.X_OK):
+        return CHROMIUM
+    return shutil.which("chromium")
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """One headless chromium for the session (Playwright gives it a fresh profile folder)."""
+    path = chromium_path()
+    if path is None:
+        pytest.skip("no chromium: `make browser-deps` installs Debian's (needs root and apt-get)")
+    try:
+        from playwright.sync_api import Error, sync_playwright
+    except ImportError as exc:
+        pytest.skip(f"Playwright is missing ({exc}): pip install -r requirements-dev.txt")
+    with sync_playwright() as playwright:
+        try:
+            chromium = playwright.chromium.launch(executable_path=path, args=CHROMIUM_ARGS)
+        except Error as exc:
+            pytest.skip(f"{path} did not start: {exc.message.splitlines()[0]}")
+        yield chromium
+        chromium.close()
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format, *args):  # noqa: A002 - the base class's signature
+        pass
+
+
+class Origin:
+    """web/ served by a plain HTTP server on its own loopback port: another origin."""
+
+    def __init__(self):
+        handler = functools.partial(_QuietHandler, directory=str(WEB_DIR))
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(5)
+
+
+@pytest.fixture(scope="session")
+def origins():
+    """(allowed, other): the page from two more origins; only the first is on the allowlist."""
+    allowed, other = Origin(), Origin()
+    yield allowed, other
+    allowed.close()
+    other.close()
+
+
+@pytest.fixture
+def locale():
+    """The browser's language; a test parametrizes `locale` to try another."""
+    return "fr-FR"
+
+
+@pytest.fixture
+def page(browser, locale, request):
+    """A fresh browser context; a full-page screenshot is saved when the test ends."""
+    context = browser.new_context(locale=locale, viewport={"width": 900, "height": 1000})
+    page = UploadPage(context.new_page())
+    yield page
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "-", request.node.name).strip("-")
+    page.tab.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+    context.close()
+
+
+class UploadPage:
+    """What a person does on the upload page, and what they see there."""
+
+    def __init__(self, tab):
+        self.tab = tab
+        self.tab.set_default_timeout(15_000)
+        self.errors: list[str] = []  # uncaught exceptions in the page's script
+        self.console: list[str] = []  # what chromium logged (a CORS refusal is written there)
+        tab.on("pageerror", lambda exc: self.errors.append(str(exc)))
+        tab.on("console", lambda msg: self.console.append(msg.text))
+
+    def open(self, url):
+        self.tab.goto(url)
+        self.tab.wait_for_selector("body.ready", state="attached")
+
+    def choose(self, name, mime, data):
+        self.tab.set_input_files("#file", files=[{"name": name, "mimeType": mime, "buffer": data}])
+
+    def drop(self, name, mime, data):
+        """Drag a file from outside the page and drop it on the drop zone."""
+        self.tab.evaluate(DROP_SCRIPT, [name, mime, base64.b64encode(data).decode()])
+
+    def send(self):
+        """Press the button and wait until the page shows an outcome."""
+        self.tab.click("#send")
+        self.tab.wait_for_selector("#result:not([hidden]), #error:not([hidden])")
+
+    def visible(self, selector) -> bool:
+        return self.tab.is_visible(selector)
+
+    def text(self, selector) -> str:
+        return self.tab.inner_text(selector).strip()
+
+    def image(self, selector) -> dict:
+        """The <img>'s state once chromium has finished with it (decoded, or failed)."""
+        return self.tab.evaluate(IMAGE_SCRIPT, selector)
+
+
+DROP_SCRIPT = """([name, mime, b64]) => {
+  const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+  const transfer = new DataTransfer();
+  transfer.items.add(new File([bytes], name, { type: mime }));
+  const zone = document.getElementById("drop-zone");
+  for (const type of ["dragenter", "dragover", "drop"]) {
+    zone.dispatchEvent(new DragEvent(type, { dataTransfer: transfer, bubbles: true,
+                                             cancelable: true }));
+  }
+}"""
+
+IMAGE_SCRIPT = """async (selector) => {
+  const img = document.querySelector(selector);
+  let decoded = true;
+  try { await img.decode(); } catch (err) { decoded = false; }
+  return { decoded, complete: img.complete, width: img.naturalWidth,
+           height: img.naturalHeight, src: img.currentSrc, alt: img.alt };
+}"""
+
+
+@pytest.fixture(scope="session")
+def page_stack(browser, origins, tmp_path_factory):
+    """The real local stack (`devstack.Stack`) for this tier, with the first extra origin on the
+    edge's CORS allowlist. Started after chromium, so a missing browser costs no stack."""
+    from devstack import Stack
+
+    allowed, _other = origins
+    env = {k: v for k, v in os.environ.items() if not k.startswith("UPLOADS_")}
+    env.update(UPLOADS_CORS_ORIGINS=allowed.url, UPLOADS_MIN_FREE_BYTES="0",
+               UPLOADS_RATE_LIMIT="100000", UPLOADS_RATE_BURST="10000")  # never trips here
+    root = tmp_path_factory.mktemp("browser-stack") / "root"
+    with Stack(root=root, env=env) as stack:
+        yield stack
