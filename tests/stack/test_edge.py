@@ -7,13 +7,12 @@ import time
 import pytest
 import requests
 
-from conftest import STACK_READ_TIMEOUT, make_image
+from conftest import make_image
 from stack.net import parse, probe_id, push_body, trickle, upload
 
 pytestmark = pytest.mark.stack
 
 FIFTY_MB = 50 * 1024 * 1024
-READ_TIMEOUT = float(STACK_READ_TIMEOUT.rstrip("s"))
 
 
 def app_saw(stack, marker: str) -> bool:
@@ -64,6 +63,7 @@ HEAD = ("POST /api/upload/avatar?probe={marker} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
 
 @pytest.mark.parametrize("slow_part", ["body", "headers"])
 def test_a_slow_client_is_cut_off_at_the_read_timeout_and_never_holds_a_worker(stack, slow_part):
+    read_timeout = float(stack.read_timeout.rstrip("s"))
     marker = probe_id("slow")
     head = HEAD.format(marker=marker).encode()
     if slow_part == "body":
@@ -76,16 +76,16 @@ def test_a_slow_client_is_cut_off_at_the_read_timeout_and_never_holds_a_worker(s
     during = {}
 
     def upload_meanwhile():
-        time.sleep(READ_TIMEOUT / 2)
+        time.sleep(read_timeout / 2)
         during["status"] = upload(stack.url).status_code
 
     side = threading.Thread(target=upload_meanwhile)
     side.start()
-    seconds, answer = trickle(stack.url, first, then, every=0.25, limit=READ_TIMEOUT * 8)
+    seconds, answer = trickle(stack.url, first, then, every=0.25, limit=read_timeout * 8)
     side.join()
 
     assert seconds is not None, "the edge let a slow client hold the connection"
-    assert seconds < READ_TIMEOUT * 8
+    assert seconds < read_timeout * 8
     status, _headers, _body = parse(answer)
     assert status == 0 or status >= 400  # cut off, never a success
     assert during["status"] == 201
