@@ -1,0 +1,59 @@
+"""The commands as operators run them: `flask --app app <command>`, configured by the
+environment, in a process of their own."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from uploads.commands import COMMANDS
+
+from .conftest import JPEG_KEY, fingerprint, write
+
+REPO = Path(__file__).resolve().parents[2]
+FLASK = Path(sys.executable).parent / "flask"
+
+
+def flask(root, *args):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("UPLOADS_", "FLASK_"))}
+    env.update(UPLOADS_ROOT=str(root), UPLOADS_ALLOW_EPHEMERAL="true", UPLOADS_MIN_FREE_BYTES="0")
+    return subprocess.run([str(FLASK), "--app", "app", *map(str, args)], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=120, check=False)
+
+
+@pytest.mark.parametrize("name", [c.name for c in COMMANDS])
+def test_every_command_explains_itself(cli, name):
+    result = cli(name, "--help")
+    assert result.exit_code == 0
+    assert "Usage:" in result.stdout and len(result.stdout.splitlines()) > 8
+
+
+def test_verify_and_du_through_the_flask_cli(tmp_path, images):
+    root = tmp_path / "root"
+    write(root, JPEG_KEY, images["jpg"])
+    result = flask(root, "verify", "--json")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["files"] == 1
+    before = fingerprint(root)
+    result = flask(root, "du", "--json", "--progress")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["bytes"] == len(images["jpg"])
+    assert fingerprint(root) == before
+
+    write(root, "i/p/2025/10/avatar_1760877849691_broken.jpg", b"\xff\xd8\xff\xe0broken")
+    result = flask(root, "verify")
+    assert result.returncode == 1
+    assert "ERROR i/p/2025/10/avatar_1760877849691_broken.jpg" in result.stdout
+
+
+def test_backup_restore_through_the_flask_cli(tmp_path, images):
+    root, other = tmp_path / "root", tmp_path / "other"
+    write(root, JPEG_KEY, images["jpg"])
+    archive = tmp_path / "b.tgz"
+    assert flask(root, "backup", "-o", archive).returncode == 0
+    result = flask(other, "restore", "-i", archive)
+    assert result.returncode == 0, result.stderr
+    assert (other / JPEG_KEY).read_bytes() == images["jpg"]
