@@ -13,12 +13,14 @@ from .configs import REPO
 from .stack import Stack
 
 
-def _stop_on_sigterm(signum, frame):
+def _stop(signum, frame):
     raise KeyboardInterrupt
 
 
 def main() -> int:
-    signal.signal(signal.SIGTERM, _stop_on_sigterm)
+    # Both set explicitly: a shell starting us in the background may have left SIGINT ignored.
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
     port = int(os.environ.get("UPLOADS_PORT", "8080"))
     root = REPO / os.environ.get("UPLOADS_ROOT", "static_root")  # absolute stays absolute
     run_dir = REPO / "var" / "devstack"
