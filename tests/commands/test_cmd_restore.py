@@ -138,5 +138,5 @@ def test_check_only_writes_nothing(tree, cli, other, tmp_path):
     archive = backup_of(cli, tmp_path)
     before = fingerprint(other.root)
     result = other("restore", "-i", archive, "--check")
-    assert result.exit_code == 0 and "would restore 3" in result.stdout
+    assert result.exit_code == 0 and "would be restored 3" in result.stdout
     assert fingerprint(other.root) == before

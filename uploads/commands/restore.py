@@ -61,32 +61,31 @@ def restore(source, overwrite, check_only, as_json, show_progress):
         blocked = bool(conflicts) and not overwrite
         counts = {"restored": 0, "replaced": 0, "conflicts": 0,
                   "unchanged": sum(1 for s, _ in plan.values() if s == "same")}
-        if not blocked and not check_only:
+        if blocked:
+            counts["conflicts"] = len(conflicts)
+        elif check_only:
+            counts["restored"] = sum(1 for s, _ in plan.values() if s == "new")
+            counts["replaced"] = len(conflicts)
+        else:
             try:
                 _write(path, store, plan, counts, overwrite, show_progress)
             except (Refused, tarfile.TarError, OSError, UploadsError) as exc:
                 _say(as_json, {"ok": False, "failed": str(exc), **counts},
                      f"FAILED: {exc} (after {counts['restored']} restored)")
                 raise SystemExit(1) from exc
-        else:
-            counts["conflicts"] = len(conflicts)
-    ok = not blocked and not counts["conflicts"]
+    ok = not counts["conflicts"]
     doc = {"ok": ok, "check_only": check_only, "files": len(plan), **counts,
            "conflict_paths": conflicts}
-    lines = [f"CONFLICT {key}: exists with different content" for key in conflicts]
-    verb = "would restore" if check_only else "restored"
-    lines.append(f"{'ok' if ok else 'FAILED'}: {len(plan)} files in the archive, "
-                 f"{verb} {counts['restored'] if not check_only else _todo(plan, overwrite)}, "
-                 f"replaced {counts['replaced']}, unchanged {counts['unchanged']}, "
-                 f"conflicts {len(conflicts)}"
+    action = "replaced" if overwrite else "left alone"
+    lines = [f"CONFLICT {key}: exists with different content, {action}" for key in conflicts]
+    would = "would be " if check_only else ""
+    lines.append(f"{'ok' if ok else 'FAILED'}: {len(plan)} files in the archive; "
+                 f"{would}restored {counts['restored']}, {would}replaced {counts['replaced']}, "
+                 f"unchanged {counts['unchanged']}, conflicts {counts['conflicts']}"
                  + ("; nothing written (use --overwrite to replace them)" if blocked else ""))
     _say(as_json, doc, "\n".join(lines))
     if not ok:
         raise SystemExit(1)
-
-
-def _todo(plan: dict, overwrite: bool) -> int:
-    return sum(1 for s, _ in plan.values() if s == "new" or (overwrite and s == "conflict"))
 
 
 def _say(as_json: bool, doc: dict, text: str) -> None:
