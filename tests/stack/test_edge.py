@@ -114,3 +114,12 @@ def test_api_answers_carry_the_security_headers(stack):
         assert answer.headers["Referrer-Policy"] == "no-referrer"
         assert "default-src 'none'" in answer.headers["Content-Security-Policy"]
 
+
+
+def test_the_edge_limits_follow_the_settings(make_stack):
+    # UPLOADS_MAX_BYTES, UPLOADS_LANGUAGE and UPLOADS_RATE_LIMIT=0 reach Traefik's templates.
+    small = make_stack(MAX_BYTES=100 * 1024, LANGUAGE="en", RATE_LIMIT=0, RATE_BURST=1)
+    status, headers, body, _sent = push_body(small.url, "/api/upload/avatar", 2 * 1024 * 1024)
+    assert_edge_error(status, headers, body, 413, "file_too_large")
+    assert json.loads(body)["error"] == "The image must not be larger than 100KB"
+    assert [upload(small.url).status_code for _ in range(4)] == [201] * 4  # no rate limit
