@@ -90,10 +90,10 @@ def locale():
 
 
 @pytest.fixture
-def page(browser, locale, request):
+def page(browser, locale, request, tmp_path):
     """A fresh browser context; a full-page screenshot is saved when the test ends."""
     context = browser.new_context(locale=locale, viewport={"width": 900, "height": 1000})
-    page = UploadPage(context.new_page())
+    page = UploadPage(context.new_page(), tmp_path)
     yield page
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     name = re.sub(r"[^A-Za-z0-9_.-]+", "-", request.node.name).strip("-")
@@ -104,8 +104,9 @@ def page(browser, locale, request):
 class UploadPage:
     """What a person does on the upload page, and what they see there."""
 
-    def __init__(self, tab):
+    def __init__(self, tab, folder):
         self.tab = tab
+        self.folder = folder  # where chosen files are written, as a person's files would be
         self.tab.set_default_timeout(15_000)
         self.errors: list[str] = []  # uncaught exceptions in the page's script
         self.console: list[str] = []  # what chromium logged (a CORS refusal is written there)
@@ -116,8 +117,11 @@ class UploadPage:
         self.tab.goto(url)
         self.tab.wait_for_selector("body.ready", state="attached")
 
-    def choose(self, name, mime, data):
-        self.tab.set_input_files("#file", files=[{"name": name, "mimeType": mime, "buffer": data}])
+    def choose(self, name, data):
+        """Pick a file in the file input (chromium takes its type from the name's extension)."""
+        path = self.folder / name
+        path.write_bytes(data)
+        self.tab.set_input_files("#file", files=[str(path)])
 
     def drop(self, name, mime, data):
         """Drag a file from outside the page and drop it on the drop zone."""
@@ -166,9 +170,28 @@ def page_stack(browser, origins, tmp_path_factory):
     from devstack import Stack
 
     allowed, _other = origins
-    env = {k: v for k, v in os.environ.items() if not k.startswith("UPLOADS_")}
-    env.update(UPLOADS_CORS_ORIGINS=allowed.url, UPLOADS_MIN_FREE_BYTES="0",
-               UPLOADS_RATE_LIMIT="100000", UPLOADS_RATE_BURST="10000")  # never trips here
     root = tmp_path_factory.mktemp("browser-stack") / "root"
-    with Stack(root=root, env=env) as stack:
+    with Stack(root=root, env=stack_env(CORS_ORIGINS=allowed.url)) as stack:
         yield stack
+
+
+JWT_SECRET = "a shared secret for the browser tests only, 45+ chars"
+
+
+@pytest.fixture(scope="session")
+def jwt_stack(browser, tmp_path_factory):
+    """A stack whose uploads need a Bearer token signed with JWT_SECRET (HS256)."""
+    from devstack import Stack
+
+    root = tmp_path_factory.mktemp("browser-jwt-stack") / "root"
+    with Stack(root=root, env=stack_env(AUTH="jwt", JWT_SECRET=JWT_SECRET)) as stack:
+        yield stack
+
+
+def stack_env(**settings) -> dict:
+    """This environment without the caller's UPLOADS_ settings, plus `settings` (unprefixed)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("UPLOADS_")}
+    # Free space is not this tier's subject, and its uploads never trip the rate limit.
+    env.update(UPLOADS_MIN_FREE_BYTES="0", UPLOADS_RATE_LIMIT="100000", UPLOADS_RATE_BURST="10000")
+    env.update({f"UPLOADS_{name}": str(value) for name, value in settings.items()})
+    return env

@@ -8,9 +8,13 @@ message on screen and nothing at all written under the storage root.
 import io
 import os
 import re
+import time
 
+import jwt
 import pytest
 from PIL import Image
+
+from .conftest import JWT_SECRET
 
 pytestmark = pytest.mark.browser
 
@@ -19,6 +23,7 @@ TOO_LARGE = "La taille de l'image ne doit pas dépasser 5MB"
 NOT_AN_IMAGE = "Format d'image non supporté"
 STORED = "Image enregistrée."
 NETWORK = "Le serveur est injoignable ou a refusé la requête (réseau ou CORS)."
+UNAUTHORIZED = "Authentification requise : jeton Bearer absent, expiré ou invalide"
 
 
 def picture(fmt, size, noise=False) -> bytes:
@@ -75,7 +80,7 @@ def assert_stored_and_displayed(page, stack, before, size, mime):
 def test_image_is_uploaded_and_displayed(page, page_stack, fmt, name, mime, size):
     before = files_under(page_stack.root)
     page.open(page_stack.url + "/uploads/")
-    page.choose(name, mime, picture(fmt, size))
+    page.choose(name, picture(fmt, size))
     preview = page.image("#preview-img")
     assert preview["decoded"] and (preview["width"], preview["height"]) == size
     page.send()
@@ -96,7 +101,7 @@ def test_progress_reaches_100(page, page_stack):
     data = picture("PNG", (1024, 1024), noise=True)
     assert 2 * MIB < len(data) < 5 * MIB
     page.open(page_stack.url + "/uploads/")
-    page.choose("bruit.png", "image/png", data)
+    page.choose("bruit.png", data)
     page.tab.evaluate("""() => {
       const bar = document.getElementById("progress");
       window.seen = [];
@@ -120,7 +125,7 @@ def test_photo_sized_image_is_uploaded_and_displayed(page, page_stack):
     assert len(data) > MIB
     before = files_under(page_stack.root)
     page.open(page_stack.url + "/uploads/")
-    page.choose("appareil.jpg", "image/jpeg", data)
+    page.choose("appareil.jpg", data)
     page.send()
     assert_stored_and_displayed(page, page_stack, before, (1200, 1200), "image/jpeg")
 
@@ -132,7 +137,7 @@ def test_oversized_file_is_refused_and_not_stored(page, page_stack, extra):
     data += bytes(5 * MIB + extra - len(data))
     before = files_under(page_stack.root)
     page.open(page_stack.url + "/uploads/")
-    page.choose("énorme.jpg", "image/jpeg", data)
+    page.choose("énorme.jpg", data)
     page.send()
     assert page.text("#error-message") == TOO_LARGE
     assert page.text("#error-detail") == "HTTP 413 · file_too_large"
@@ -144,7 +149,7 @@ def test_oversized_file_is_refused_and_not_stored(page, page_stack, extra):
 def test_non_image_is_refused_and_not_stored(page, page_stack):
     before = files_under(page_stack.root)
     page.open(page_stack.url + "/uploads/")
-    page.choose("photo.jpg", "image/jpeg", b"Ceci n'est pas une image.\n" * 40)
+    page.choose("photo.jpg", b"Ceci n'est pas une image.\n" * 40)
     page.tab.wait_for_selector("#preview-img[hidden]", state="attached")
     assert "Aperçu impossible" in page.text("#chosen")
     page.send()
@@ -161,7 +166,7 @@ def test_upload_from_an_allowed_origin(page, page_stack, origins):
     before = files_under(page_stack.root)
     page.open(f"{allowed.url}/index.html?api={page_stack.url}")
     assert page.text("#target") == f"Envoi vers {page_stack.url}/api/upload/avatar"
-    page.choose("ailleurs.jpg", "image/jpeg", picture("JPEG", (200, 150)))
+    page.choose("ailleurs.jpg", picture("JPEG", (200, 150)))
     page.send()
     assert_stored_and_displayed(page, page_stack, before, (200, 150), "image/jpeg")
     assert not [line for line in page.console if "CORS" in line]
@@ -172,12 +177,28 @@ def test_upload_from_another_origin_is_blocked_by_the_browser(page, page_stack, 
     _allowed, other = origins
     before = files_under(page_stack.root)
     page.open(f"{other.url}/index.html?api={page_stack.url}")
-    page.choose("ailleurs.jpg", "image/jpeg", picture("JPEG", (200, 150)))
+    page.choose("ailleurs.jpg", picture("JPEG", (200, 150)))
     page.send()
     assert page.text("#error-message") == NETWORK
     assert any("blocked by CORS policy" in line for line in page.console), page.console
     assert not page.visible("#result")
     assert files_under(page_stack.root) == before
+
+
+def test_token_field_sends_a_bearer_token(page, jwt_stack):
+    """Refused without a token (the page then opens the token field), stored with one."""
+    before = files_under(jwt_stack.root)
+    page.open(jwt_stack.url + "/uploads/")
+    page.choose("avatar.webp", picture("WEBP", (160, 120)))
+    page.send()
+    assert page.text("#error-message") == UNAUTHORIZED
+    assert page.text("#error-detail") == "HTTP 401 · unauthorized"
+    assert page.tab.evaluate("document.activeElement.id") == "token"
+    assert files_under(jwt_stack.root) == before
+    token = jwt.encode({"sub": "operateur", "exp": int(time.time()) + 300}, JWT_SECRET, "HS256")
+    page.tab.keyboard.type(token)
+    page.send()
+    assert_stored_and_displayed(page, jwt_stack, before, (160, 120), "image/webp")
 
 
 @pytest.mark.parametrize("locale", ["en-US"])
@@ -196,7 +217,7 @@ def test_controls_are_labelled_and_reachable_by_keyboard(page, page_stack):
     assert unlabelled == []
     page.tab.keyboard.press("Tab")
     assert page.tab.evaluate("document.activeElement.id") == "file"
-    page.choose("photo.jpg", "image/jpeg", picture("JPEG", (96, 64)))
+    page.choose("photo.jpg", picture("JPEG", (96, 64)))
     page.tab.keyboard.press("Tab")
     page.tab.keyboard.press("Tab")
     assert page.tab.evaluate("document.activeElement.id") == "send"
