@@ -130,6 +130,12 @@ def test_urls_all_present_passes(tree, cli, tmp_path):
     assert "0 referenced files missing" in result.stdout
 
 
+def test_urls_from_stdin(tree, cli):
+    result = cli("verify", "--urls", "-", input=f"/{JPEG_KEY}\n/i/p/2025/10/gone.jpg\n")
+    assert result.exit_code == 1
+    assert "ERROR i/p/2025/10/gone.jpg: referenced but missing (404)" in result.stdout
+
+
 def test_progress_bar_keeps_stdout_json(tree, cli_json):
     result, doc = cli_json("verify", "--progress")
     assert doc["ok"]

@@ -27,8 +27,7 @@ class Failed(Exception):
 
 @click.command()
 @click.argument("base_url")
-@click.option("--token", envvar="UPLOADS_SMOKE_TOKEN",
-              help="Bearer token for the upload, when UPLOADS_AUTH=jwt (or UPLOADS_SMOKE_TOKEN).")
+@click.option("--token", help="Bearer token for the upload, when UPLOADS_AUTH=jwt.")
 @click.option("--timeout", default=10.0, show_default=True, help="Seconds per request.")
 def smoke(base_url, token, timeout):
     """Upload a generated image through BASE_URL and check that it is served right.
