@@ -95,8 +95,9 @@ class Gunicorn:
     def worker_pids(self) -> list[int]:
         return children(self.proc.pid)
 
-    def kill_workers(self) -> list[int]:
-        pids = self.worker_pids()
+    def kill_workers(self, pids: list[int] | None = None) -> list[int]:
+        """SIGKILL the workers (`pids`, looked up beforehand, saves the /proc walk)."""
+        pids = self.worker_pids() if pids is None else pids
         for pid in pids:
             os.kill(pid, signal.SIGKILL)
         return pids
