@@ -1,5 +1,6 @@
 """`smoke` through the real local stack (Traefik, nginx, gunicorn over loopback)."""
 
+import json
 import os
 import signal
 import time
@@ -22,6 +23,9 @@ def test_smoke_passes_on_the_stack_and_the_file_verifies(stack):
     assert result.returncode == 0, result.stdout + result.stderr
     assert lines(result) == [["ok", step] for step in STEPS]
     assert "immutable" in result.stdout
+    result = flask(stack.root, "smoke", stack.url, "--json")
+    assert result.returncode == 0
+    assert [s["step"] for s in json.loads(result.stdout)["steps"] if s["ok"]] == list(STEPS)
     verified = flask(stack.root, "verify")
     assert verified.returncode == 0, verified.stdout
 
@@ -42,6 +46,10 @@ def test_nothing_listening_fails_at_upload(cli):
     result = cli("smoke", f"http://127.0.0.1:{free_port()}", "--timeout", "2")
     assert result.exit_code == 1
     assert lines(result) == [["FAIL", "upload"]]
+    result = cli("smoke", f"http://127.0.0.1:{free_port()}", "--timeout", "2", "--json")
+    doc = json.loads(result.stdout)
+    assert result.exit_code == 1 and not doc["ok"]
+    assert [(s["step"], s["ok"]) for s in doc["steps"]] == [("upload", False)]
 
 
 def test_token_is_sent_when_uploads_need_one(make_stack, cli):

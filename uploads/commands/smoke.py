@@ -29,7 +29,9 @@ class Failed(Exception):
 @click.argument("base_url")
 @click.option("--token", help="Bearer token for the upload, when UPLOADS_AUTH=jwt.")
 @click.option("--timeout", default=10.0, show_default=True, help="Seconds per request.")
-def smoke(base_url, token, timeout):
+@click.option("--json", "as_json", is_flag=True,
+              help="Print one JSON document (the steps and their outcome) instead of lines.")
+def smoke(base_url, token, timeout, as_json):
     """Upload a generated image through BASE_URL and check that it is served right.
 
     \b
@@ -47,13 +49,23 @@ def smoke(base_url, token, timeout):
     steps = (("upload", _upload), ("get", _get), ("headers", _headers), ("head", _head),
              ("missing", _missing))
     state = {"base": base_url.rstrip("/"), "token": token, "open": opener, "timeout": timeout}
+    done, ok = [], True
     for name, step in steps:
         try:
             detail = step(state)
         except (Failed, OSError, ValueError) as exc:
-            click.echo(f"FAIL {name:<8} {exc}")
-            raise SystemExit(1) from exc
-        click.echo(f"ok   {name:<8} {detail}")
+            done.append({"step": name, "ok": False, "detail": str(exc)})
+            ok = False
+        else:
+            done.append({"step": name, "ok": True, "detail": detail})
+        if not as_json:
+            click.echo(f"{'ok  ' if ok else 'FAIL'} {name:<8} {done[-1]['detail']}")
+        if not ok:
+            break
+    if as_json:
+        click.echo(json.dumps({"ok": ok, "base_url": base_url, "steps": done}, indent=2))
+    if not ok:
+        raise SystemExit(1)
 
 
 def _request(state, method, url, body=None, headers=None):
