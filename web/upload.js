@@ -26,6 +26,8 @@ const TEXTS = {
     noUrl: "Réponse inattendue du serveur : pas d'adresse d'image.",
     badBase: "Adresse de l'API invalide : une URL http(s) complète est attendue.",
     imageMissing: "L'image enregistrée ne se charge pas depuis son adresse.",
+    policy: "La politique de sécurité de cette page (Content-Security-Policy) interdit cette " +
+      "adresse : ouvrez la page depuis le même site que l'API.",
     resultAlt: "Image enregistrée : {name}",
     bytes: "octets",
     units: ["o", "Ko", "Mo"],
@@ -66,6 +68,8 @@ const TEXTS = {
     noUrl: "Unexpected answer from the server: no image address.",
     badBase: "Invalid API address: a full http(s) URL is expected.",
     imageMissing: "The stored image does not load from its address.",
+    policy: "This page's Content-Security-Policy forbids that address: open the page from " +
+      "the same site as the API.",
     resultAlt: "Stored image: {name}",
     bytes: "bytes",
     units: ["B", "KB", "MB"],
@@ -80,6 +84,7 @@ const params = new URLSearchParams(window.location.search);
 const lang = pickLanguage();
 let chosenFile = null;
 let previewUrl = null;
+let blockedByPolicy = null;
 
 /** French unless the browser prefers English (or ?lang= says otherwise). */
 function pickLanguage() {
@@ -206,7 +211,9 @@ function parseJson(xhr) {
 function showStored(data) {
   const img = $("result-img");
   img.alt = t("resultAlt", { name: data.filename || data.url });
-  img.onerror = () => showError(t("imageMissing"), data.url);
+  img.onerror = () => {
+    if (!blockedByPolicy) showError(t("imageMissing"), data.url);
+  };
   img.src = data.url;
   $("result-url").href = data.url;
   $("result-url").textContent = data.url;
@@ -246,6 +253,7 @@ function upload(event) {
     return;
   }
   clearOutcome();
+  blockedByPolicy = null;
   setProgress(0);
   setStatus(t("sending"));
   $("send").disabled = true;
@@ -269,7 +277,7 @@ function upload(event) {
   xhr.onerror = () => {
     $("upload-form").removeAttribute("aria-busy");
     $("send").disabled = false;
-    showError(t("network"), url);
+    if (!blockedByPolicy) showError(t("network"), url);
   };
   xhr.ontimeout = () => {
     $("upload-form").removeAttribute("aria-busy");
@@ -312,6 +320,12 @@ function init() {
     $("chosen").textContent += " — " + t("previewFailed");
   });
   $("upload-form").addEventListener("submit", upload);
+  // Served with a strict policy, the page may not reach another API or image host: say so,
+  // whichever of this event and the request's own error comes last.
+  document.addEventListener("securitypolicyviolation", (e) => {
+    blockedByPolicy = e.blockedURI || e.violatedDirective;
+    showError(t("policy"), blockedByPolicy);
+  });
   wireDropZone();
   document.body.classList.add("ready");
 }
