@@ -45,6 +45,12 @@ browser-deps:
 e2e-docker: venv
 	$(BIN)/pytest -m docker tests/docker
 
+## bench: serving, uploading, memory and scale benchmarks on loopback (a few minutes;
+## BENCH_QUICK=1 for under a minute); prints one table, see docs/performance.md
+bench: venv
+	@command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
+	$(BIN)/python -m bench
+
 ## readme: render the settings table into README.md
 readme: venv
 	$(BIN)/python -c 'from uploads.settings import write_readme; write_readme("README.md")'

@@ -1,0 +1,79 @@
+"""A bounded upload client: N kept-alive connections POSTing one image as the web client does.
+
+wrk can only stop on time, and an upload of a large PNG takes seconds; this client stops on a
+request count or a time cap, whichever comes first, and reports every latency and status.
+`python -m bench.client` runs it in its own process, which the caller pins to the load core.
+"""
+
+import http.client
+import json
+import sys
+import threading
+import time
+
+BOUNDARY = "----bench" + "7" * 24
+
+
+def multipart(name: str, data: bytes) -> bytes:
+    ctype = {"jpg": "image/jpeg", "png": "image/png", "webp": "image/webp"}.get(
+        name.rsplit(".", 1)[-1], "application/octet-stream")
+    head = (f"--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"avatar\"; "
+            f"filename=\"{name}\"\r\nContent-Type: {ctype}\r\n\r\n").encode()
+    return head + data + f"\r\n--{BOUNDARY}--\r\n".encode()
+
+
+def run(port: int, path: str, image: str, connections: int, max_requests: int,
+        min_requests: int, seconds: float, hard_seconds: float) -> dict:
+    """Upload until max_requests, or until `seconds` passed and min_requests are done."""
+    with open(image, "rb") as src:
+        body = multipart(image.rsplit("/", 1)[-1], src.read())
+    headers = {"Content-Type": f"multipart/form-data; boundary={BOUNDARY}"}
+    lock = threading.Lock()
+    started = time.monotonic()
+    state = {"issued": 0, "latencies": [], "statuses": {}, "errors": 0}
+
+    def take() -> bool:
+        with lock:
+            elapsed = time.monotonic() - started
+            done = sum(state["statuses"].values()) + state["errors"]
+            if (state["issued"] >= max_requests or elapsed >= hard_seconds
+                    or (elapsed >= seconds and done >= min_requests)):
+                return False
+            state["issued"] += 1
+            return True
+
+    def worker():
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=hard_seconds)
+        while take():
+            t0 = time.perf_counter()
+            try:
+                conn.request("POST", path, body=body, headers=headers)
+                answer = conn.getresponse()
+                answer.read()
+                status = answer.status
+            except (OSError, http.client.HTTPException):
+                conn.close()
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=hard_seconds)
+                with lock:
+                    state["errors"] += 1
+                continue
+            latency = (time.perf_counter() - t0) * 1000
+            with lock:
+                if status == 201:  # failures are counted by status, never timed
+                    state["latencies"].append(latency)
+                state["statuses"][str(status)] = state["statuses"].get(str(status), 0) + 1
+        conn.close()
+
+    threads = [threading.Thread(target=worker) for _ in range(connections)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    state["elapsed"] = time.monotonic() - started
+    del state["issued"]
+    return state
+
+
+if __name__ == "__main__":
+    args = json.loads(sys.argv[1])
+    json.dump(run(**args), sys.stdout)

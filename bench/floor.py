@@ -1,0 +1,68 @@
+"""The Pillow floor: the upload pipeline's image work in-process, with no HTTP around it.
+
+Two floors per image: `uploads.images.normalise` itself (the product's code, with its checks)
+and a minimal hand-written Pillow decode, EXIF orientation, downscale and encode that produces
+the same output. The server's per-upload time is compared with both.
+"""
+
+import io
+import statistics
+import time
+
+from PIL import Image
+
+from uploads import images
+
+ORIENTATION = 0x0112
+
+
+def minimal(data: bytes, limits: images.Limits) -> bytes:
+    im = Image.open(io.BytesIO(data))
+    fmt = im.format
+    side = limits.max_side
+    if fmt == "JPEG" and max(im.size) >= 2 * side:
+        im.draft(im.mode, _fit(im.size, side))
+    im.load()
+    turn = images.TRANSPOSE.get(im.getexif().get(ORIENTATION))
+    if turn is not None:
+        im = im.transpose(turn)
+    if max(im.size) > side:
+        im = im.resize(_fit(im.size, side), Image.Resampling.LANCZOS, reducing_gap=3.0)
+    out = io.BytesIO()
+    quality = limits.webp_quality if fmt == "WEBP" else limits.jpeg_quality
+    im.save(out, fmt, **({} if fmt == "PNG" else {"quality": quality}))
+    return out.getvalue()
+
+
+def _tiny(fmt: str) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (16, 16), (200, 100, 50)).save(out, fmt)
+    return out.getvalue()
+
+
+def _fit(size, longest):
+    scale = longest / max(size)
+    return max(1, round(size[0] * scale)), max(1, round(size[1] * scale))
+
+
+def measure(files: dict[str, str], limits: images.Limits, pairs: int,
+            seconds: float = 1.0) -> dict[str, dict]:
+    """name -> {"normalise": ms, "minimal": ms}: medians over alternating runs of the two, at
+    least `pairs` of each and about `seconds` per image, after one warm-up run of each."""
+    result = {}
+    for name, path in files.items():
+        with open(path, "rb") as src:
+            data = src.read()
+        runs = {"normalise": [], "minimal": []}
+        fns = {"normalise": images.normalise, "minimal": minimal}
+        for fn in fns.values():  # first use loads codecs: warm on a tiny image of the format
+            fn(_tiny(Image.open(io.BytesIO(data)).format), limits)
+        started = time.monotonic()
+        while len(runs["minimal"]) < pairs or (
+                time.monotonic() - started < seconds and len(runs["minimal"]) < 200):
+            for key, fn in fns.items():
+                t0 = time.perf_counter()
+                fn(data, limits)
+                runs[key].append((time.perf_counter() - t0) * 1000)
+        result[name] = {k: statistics.median(v) for k, v in runs.items()}
+    return result
