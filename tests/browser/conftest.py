@@ -34,9 +34,10 @@ def chromium_path() -> str | None:
     return shutil.which("chromium")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser():
-    """One headless chromium for the session (Playwright gives it a fresh profile folder)."""
+    """One headless chromium per module (Playwright gives it a fresh profile folder); the
+    stacks below are module-scoped too, so nothing of this tier outlives its tests."""
     path = chromium_path()
     if path is None:
         pytest.skip("no chromium: `make browser-deps` installs Debian's (needs root and apt-get)")
@@ -74,7 +75,7 @@ class Origin:
         self.thread.join(5)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def origins():
     """(allowed, other): the page from two more origins; only the first is on the allowlist."""
     allowed, other = Origin(), Origin()
@@ -163,7 +164,7 @@ IMAGE_SCRIPT = """async (selector) => {
 }"""
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def page_stack(browser, origins, tmp_path_factory):
     """The real local stack (`devstack.Stack`) for this tier, with the first extra origin on the
     edge's CORS allowlist. Started after chromium, so a missing browser costs no stack."""
@@ -178,7 +179,7 @@ def page_stack(browser, origins, tmp_path_factory):
 JWT_SECRET = "a shared secret for the browser tests only, 45+ chars"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def jwt_stack(browser, tmp_path_factory):
     """A stack whose uploads need a Bearer token signed with JWT_SECRET (HS256)."""
     from devstack import Stack
