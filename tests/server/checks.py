@@ -3,6 +3,8 @@
 import io
 import os
 import stat
+import struct
+import zlib
 from pathlib import Path
 
 import requests
@@ -12,6 +14,9 @@ from uploads.naming import PATH_RE
 
 FORMATS = {"image/jpeg": "JPEG", "image/png": "PNG", "image/webp": "WEBP"}
 EXTENSIONS = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp"}
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+PNG_HEAD = 33  # signature and IHDR (whose length, 13, is a CR)
+NO_LINE_BREAKS = bytes.maketrans(b"\r\n", b"\x0e\x0b")
 
 
 def noise_image(fmt: str, size: tuple[int, int], seed: bytes | None = None) -> bytes:
@@ -22,6 +27,28 @@ def noise_image(fmt: str, size: tuple[int, int], seed: bytes | None = None) -> b
     options = {"quality": 95} if fmt in ("JPEG", "WEBP") else {"compress_level": 1}
     im.save(out, fmt, **options)
     return out.getvalue()
+
+
+def png_without_line_breaks(size: tuple[int, int]) -> bytes:
+    """A PNG of random pixels, unfiltered and stored uncompressed, as large as raw RGB.
+
+    Built by hand so that no byte of it is CR or LF after its first few: werkzeug's multipart
+    parser then never holds back a possible boundary, so these bodies are immune to its
+    form-memory limit (see test_hostile.py) and a test of something else stays about that."""
+    width, height = size
+    pixels = os.urandom(width * height * 3).translate(NO_LINE_BREAKS)
+    rows = b"".join(b"\0" + pixels[y * width * 3:(y + 1) * width * 3] for y in range(height))
+    for attempt in range(100):
+        png = PNG_SIGNATURE + _chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+        png += _chunk(b"IDAT", zlib.compress(rows, 0)) + _chunk(b"IEND", b"")
+        if b"\r" not in png[PNG_HEAD:] and b"\n" not in png[PNG_HEAD:]:
+            return png
+        rows = rows[:1] + bytes([32 + attempt]) + rows[2:]  # other checksums, same size
+    raise AssertionError("no PNG without line breaks")
+
+
+def _chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
 
 def flat_image(fmt: str, size: tuple[int, int], color=(40, 120, 200)) -> bytes:
@@ -77,3 +104,20 @@ def assert_folder_modes(root) -> None:
     """Every folder of the served tree is 0755, so nginx (another user) can list its way in."""
     for folder in [Path(root) / "i", *(p for p in (Path(root) / "i").rglob("*") if p.is_dir())]:
         assert stat.S_IMODE(folder.stat().st_mode) == 0o755, (folder, oct(folder.stat().st_mode))
+
+
+def multipart_body(data: bytes, field="avatar", filename="avatar.jpg",
+                   content_type="image/jpeg", boundary="server-test-boundary") -> bytes:
+    """One file part, as a browser encodes it, for tests that write the request by hand."""
+    head = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"{field}\"; "
+            f"filename=\"{filename}\"\r\nContent-Type: {content_type}\r\n\r\n").encode()
+    return head + data + f"\r\n--{boundary}--\r\n".encode()
+
+
+def raw_request(port: int, body: bytes, boundary="server-test-boundary", length=None,
+                extra_headers="") -> bytes:
+    """The bytes of a POST to the upload route, Content-Length `length` (default: the body's)."""
+    length = len(body) if length is None else length
+    return (f"POST /api/upload/avatar HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+            f"Content-Type: multipart/form-data; boundary={boundary}\r\n"
+            f"Content-Length: {length}\r\n{extra_headers}\r\n").encode() + body

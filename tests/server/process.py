@@ -108,6 +108,16 @@ class Gunicorn:
         except FileNotFoundError:
             return ""
 
+    def wait_for_log(self, needle: str, count: int = 1, seconds: float = 15) -> str:
+        """Until `needle` appears `count` times in the log (a request was dealt with)."""
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            text = self.log_path.read_text(errors="replace")
+            if text.count(needle) >= count:
+                return text
+            time.sleep(0.02)
+        raise AssertionError(f"{needle!r} not {count} times in the log:\n{self.log()}")
+
     def stop(self) -> None:
         """SIGTERM the master, wait for it, then check that no worker outlived it."""
         if self.proc is None:

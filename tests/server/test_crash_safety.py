@@ -7,45 +7,24 @@ root: the leftovers of the dead writers must be gone, and nothing else touched.
 """
 
 import os
-import struct
 import threading
 import time
-import zlib
 from pathlib import Path
 
 import requests
 
-from .checks import assert_complete_image, assert_stored, files_under, post_image
+from .checks import (
+    assert_complete_image,
+    assert_stored,
+    files_under,
+    png_without_line_breaks,
+    post_image,
+)
 
 ROUNDS = 4
 BATCH = 6
-SIZE = (1000, 800)  # 2.4 MB as PNG: long enough to write that a kill lands mid-file
+SIZE = (1000, 800)  # 2.4 MB as PNG, on disk too: long enough to write that a kill lands mid-file
 WATCH_SECONDS = 20
-PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-HEAD = 33  # signature and IHDR (whose length, 13, is a CR)
-NO_LINE_BREAKS = bytes.maketrans(b"\r\n", b"\x0e\x0b")
-
-
-def big_png() -> bytes:
-    """A PNG of random pixels, unfiltered and stored uncompressed, so it is close to 5 MiB.
-
-    Built by hand so that no byte of it is CR or LF after its first few: the multipart parser's
-    handling of line breaks then plays no part here, only the kills do. The re-encoded file on
-    disk is just as large, so the write the kill interrupts is a long one."""
-    width, height = SIZE
-    pixels = os.urandom(width * height * 3).translate(NO_LINE_BREAKS)
-    rows = b"".join(b"\0" + pixels[y * width * 3:(y + 1) * width * 3] for y in range(height))
-    for attempt in range(100):
-        png = PNG_SIGNATURE + _chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
-        png += _chunk(b"IDAT", zlib.compress(rows, 0)) + _chunk(b"IEND", b"")
-        if b"\r" not in png[HEAD:] and b"\n" not in png[HEAD:]:
-            return png
-        rows = rows[:1] + bytes([32 + attempt]) + rows[2:]  # other checksums, same size
-    raise AssertionError("no PNG without line breaks")
-
-
-def _chunk(kind: bytes, data: bytes) -> bytes:
-    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
 
 def _upload(url, data, results):
@@ -78,7 +57,7 @@ def _wait_for_writer(tmp: Path, threads, nth: int) -> bool:
 def test_sigkill_while_writing_never_leaves_a_partial_file(gunicorn, tmp_path):
     root = tmp_path / "root"
     server = gunicorn(root, WORKERS=2, THREADS=4, MIN_FREE_BYTES=0)
-    images = [big_png() for _ in range(BATCH)]
+    images = [png_without_line_breaks(SIZE) for _ in range(BATCH)]
     results, threads, kills_mid_write = [], [], 0
     for round_ in range(ROUNDS):
         workers = server.worker_pids()
