@@ -68,11 +68,21 @@ def test_uploads_are_served_by_nginx_from_the_volume(deployment):
 
 
 def test_static_container_cannot_write_the_volume(deployment):
-    for target in ("/data/probe", "/data/i/probe", next(iter(SERVED)).replace("/i/", "/data/i/")):
-        done = deployment.compose("exec", "-T", "static", "sh", "-c", f"echo x >> {target}",
-                                  check=False)
+    """Not even root inside the container: the mount itself is read-only."""
+    mounts = run("docker", "inspect", "-f", "{{range .Mounts}}{{.Destination}}:{{.RW}} {{end}}",
+                 deployment.container("static")["id"]).stdout.split()
+    assert "/data:false" in mounts
+    for target in ("/data/probe", "/data/i/probe"):
+        done = deployment.compose("exec", "-T", "-u", "0", "static", "sh", "-c",
+                                  f"echo x > {target}", check=False)
         assert done.returncode != 0
-        assert "Read-only file system" in done.stderr
+        assert "Read-only file system" in done.stderr, done.stderr
+    existing = "/data" + next(iter(SERVED))
+    for command in (f"echo x >> {existing}", f"rm -f {existing}", f"mv {existing} /tmp/"):
+        for user in ("0", "101"):
+            done = deployment.compose("exec", "-T", "-u", user, "static", "sh", "-c", command,
+                                      check=False)
+            assert done.returncode != 0, command
     assert_all_served(deployment)
 
 
