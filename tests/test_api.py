@@ -6,7 +6,7 @@ import os
 import pytest
 from PIL import Image
 
-from conftest import make_image, stored_files
+from helpers import make_image, stored_files
 
 MIB = 1024 * 1024
 

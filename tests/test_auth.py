@@ -9,7 +9,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from conftest import make_image, multipart, stored_files
+from helpers import make_image, multipart, stored_files
 from uploads import create_app
 
 SECRET = "s" * 48

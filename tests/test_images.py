@@ -5,7 +5,7 @@ import io
 import pytest
 from PIL import Image, ImageCms, PngImagePlugin
 
-from conftest import make_image
+from helpers import make_image
 from uploads.errors import ImageTooLarge, InvalidImage, UnsupportedFormat
 from uploads.images import Limits, normalise, sniff
 
