@@ -54,6 +54,24 @@ def server_env(root, port: int, run_dir, **settings) -> dict:
     return env
 
 
+def run_to_exit(root, workdir, command="gunicorn", **settings) -> subprocess.CompletedProcess:
+    """Run gunicorn (or `flask --app app routes`) where it is expected to refuse to start."""
+    run_dir = Path(workdir) / "run"
+    run_dir.mkdir(parents=True, exist_ok=True)
+    env = server_env(root, free_port(), run_dir, **settings)
+    args = {"gunicorn": [str(GUNICORN), "-c", "gunicorn.conf.py", "app:app"],
+            "flask": [str(Path(sys.executable).parent / "flask"), "--app", "app", "routes"]}
+    proc = subprocess.Popen(args[command], cwd=PROJECT, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    try:
+        out, _ = proc.communicate(timeout=START_SECONDS)
+    except subprocess.TimeoutExpired:  # it started when it should not have
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=STOP_SECONDS)
+        raise AssertionError(f"{command} started on {root}:\n{out[-3000:]}") from None
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, "")
+
+
 class Gunicorn:
     def __init__(self, root, workdir, **settings):
         self.root = Path(root)
