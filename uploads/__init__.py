@@ -10,7 +10,10 @@ import logging
 import os
 
 from flask import Flask, Request
+from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.middleware.proxy_fix import ProxyFix
+from werkzeug.utils import cached_property
+from werkzeug.wsgi import LimitedStream, get_input_stream
 
 from . import api, commands, errors, settings, storage
 from .images import Limits
@@ -22,7 +25,18 @@ MAX_FORM_MEMORY = 64 * 1024  # non-file fields: the client sends none
 
 class UploadRequest(Request):
     """Keeps the file part in memory (it is at most MAX_BYTES): no temp file on disk to leak
-    when a client disconnects, and no second copy before Pillow reads it."""
+    when a client disconnects, and no second copy before Pillow reads it. Reads the body to
+    exactly its Content-Length: gunicorn ends the input itself, so werkzeug would otherwise
+    take a body cut short by a vanished client as complete."""
+
+    @cached_property
+    def stream(self):
+        length = self.content_length
+        if length is None:
+            return get_input_stream(self.environ, max_content_length=self.max_content_length)
+        if self.max_content_length is not None and length > self.max_content_length:
+            raise RequestEntityTooLarge()
+        return LimitedStream(self.environ["wsgi.input"], length)  # early EOF: disconnected
 
     def _get_file_stream(self, total_content_length, content_type, filename=None,
                          content_length=None):

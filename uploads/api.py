@@ -51,6 +51,9 @@ def _the_file(max_bytes: int) -> bytes:
     if request.mimetype != "multipart/form-data":
         raise NotMultipart(f"content type {request.mimetype!r}")
     parts = list(request.files.items(multi=True))
+    # The parser may finish before the announced Content-Length; a client that is gone before
+    # the end will never read our answer, so storing its file would only leave an orphan.
+    request.stream.exhaust()  # raises ClientDisconnected (400) when the body was cut short
     if len(parts) > 1:
         raise TooManyFiles(f"{len(parts)} file parts")
     if not parts or parts[0][0] not in FILE_FIELDS:
