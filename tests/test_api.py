@@ -87,6 +87,17 @@ def test_exactly_the_limit_is_accepted_one_byte_more_is_413(upload, root):
     assert len([f for f in stored_files(root) if f.startswith("i/")]) == 1
 
 
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG", "WEBP"])
+def test_photo_sized_dense_images_are_accepted(upload, fmt):
+    """Noise does not compress: megabytes of dense data through werkzeug's multipart parser."""
+    im = Image.frombytes("RGB", (1100, 1100), os.urandom(1100 * 1100 * 3))
+    out = io.BytesIO()
+    im.save(out, fmt, quality=95)
+    assert len(out.getvalue()) > MIB
+    response = upload(out.getvalue())
+    assert response.status_code == 201, response.json
+
+
 def test_far_too_large_body_is_413_before_parsing(client, root):
     body = b"x" * (7 * MIB)
     response = client.post("/api/upload/avatar", data=body,

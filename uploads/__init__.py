@@ -20,7 +20,9 @@ from .images import Limits
 
 MULTIPART_OVERHEAD = 256 * 1024  # headers and boundaries around the one file part
 MAX_FORM_PARTS = 8
-MAX_FORM_MEMORY = 64 * 1024  # non-file fields: the client sends none
+# Non-file fields (the client sends none). werkzeug also bounds its parser's buffer with this,
+# and that buffer takes 64 KiB reads on top of what it holds: keep it well above one read.
+MAX_FORM_MEMORY = 512 * 1024
 
 
 class UploadRequest(Request):

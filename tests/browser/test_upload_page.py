@@ -116,9 +116,6 @@ def test_progress_reaches_100(page, page_stack):
     assert page.tab.get_attribute("#progress", "value") == "100"
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "the app answers 413 to files over ~64 KiB of dense data: MAX_FORM_MEMORY_SIZE (64 KiB) "
-    "also caps werkzeug's multipart buffer, which takes 64 KiB reads"))
 def test_photo_sized_image_is_uploaded_and_displayed(page, page_stack):
     """A camera-like JPEG of about 1.3 MB: noise, so the codec cannot make it small."""
     data = picture("JPEG", (1200, 1200), noise=True)

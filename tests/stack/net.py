@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 
 import requests
 
-from conftest import make_image
+from helpers import make_image
 
 
 def probe_id(label: str) -> str:

@@ -4,8 +4,8 @@ same bytes, and while the app is down the edge answers in the app's JSON shape."
 import pytest
 import requests
 
-from conftest import make_image
 from devstack import NAMES
+from helpers import make_image
 from stack.net import upload
 
 pytestmark = pytest.mark.stack

@@ -5,7 +5,7 @@ import re
 import pytest
 import requests
 
-from conftest import make_image
+from helpers import make_image
 from stack.net import raw_get, upload
 
 pytestmark = pytest.mark.stack
