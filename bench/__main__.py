@@ -26,11 +26,11 @@ def plan_from_env() -> phases.Plan:
     quick = os.environ.get("BENCH_QUICK", "") not in ("", "0")
     load = LOAD_CORE if (os.cpu_count() or 1) > 1 else SERVER_CORE
     if quick:
-        return phases.Plan(True, load, rounds=3, get_seconds=1, get_connections=16,
-                           upload_seconds=0.6, floor_pairs=1, burst_requests=16,
+        return phases.Plan(True, load, rounds=3, upload_rounds=2, upload_min=1, get_seconds=1,
+                           get_connections=16, upload_seconds=0.6, floor_pairs=1, burst_requests=16,
                            scale_levels=(1_000, 100_000), scale_seconds=1, scale_recheck=False)
-    return phases.Plan(False, load, rounds=5, get_seconds=3, get_connections=16,
-                       upload_seconds=2.5, floor_pairs=3, burst_requests=32,
+    return phases.Plan(False, load, rounds=5, upload_rounds=3, upload_min=2, get_seconds=3,
+                       get_connections=16, upload_seconds=2.5, floor_pairs=2, burst_requests=32,
                        scale_levels=(1_000, 100_000, 1_000_000), scale_seconds=3,
                        scale_recheck=True)
 
@@ -54,12 +54,10 @@ def main() -> int:
     table = report.Table()
     try:
         step("generating images", started)
-        made = avatars.write_all(str(REPO / "var" / "bench" / "images"), avatars.UPLOADS + (avatars.BURST, avatars.SCALE_SEED)
-                                 + avatars.SERVED)
+        kinds = avatars.UPLOADS + (avatars.BURST, avatars.SCALE_SEED) + avatars.SERVED
+        made = avatars.write_all(str(REPO / "var" / "bench" / "images"), kinds)
         uploads = {k.name: (k.label, made[k.name]) for k in avatars.UPLOADS}
-        step("Pillow floor (in-process)", started)
-        floors = floor.measure({n: p for n, (_, p) in uploads.items()}, limits,
-                               plan.floor_pairs)
+        floors = floor.Floor(limits)
         with Stack(env=env) as stack:
             for (_, rel), kind in zip(SERVED.items(), avatars.SERVED, strict=True):
                 target = stack.root / rel
@@ -74,7 +72,7 @@ def main() -> int:
                            "Traefik -> gunicorn + Flask send_from_directory": ref.url}
                 files = {size: ("", "/" + rel) for size, rel in SERVED.items()}
                 phases.serving(plan, targets, files, table, tmp)
-            step("uploading", started)
+            step("uploading, alternating with the Pillow floor", started)
             phases.uploading(plan, stack, uploads, floors, table)
             step("memory burst", started)
             phases.memory(plan, stack, made[avatars.BURST.name], table)

@@ -45,24 +45,27 @@ def _fit(size, longest):
     return max(1, round(size[0] * scale)), max(1, round(size[1] * scale))
 
 
-def measure(files: dict[str, str], limits: images.Limits, pairs: int,
-            seconds: float = 1.0) -> dict[str, dict]:
-    """name -> {"normalise": ms, "minimal": ms}: medians over alternating runs of the two, at
-    least `pairs` of each and about `seconds` per image, after one warm-up run of each."""
-    result = {}
-    for name, path in files.items():
-        with open(path, "rb") as src:
-            data = src.read()
-        runs = {"normalise": [], "minimal": []}
+class Floor:
+    """Samples of both floors per image, taken in alternation with whatever else runs."""
+
+    def __init__(self, limits: images.Limits):
+        self.limits = limits
+        self.samples: dict[str, dict[str, list[float]]] = {}
+        for fmt in ("JPEG", "PNG", "WEBP"):  # first use loads codecs: warm on tiny images
+            images.normalise(_tiny(fmt), limits)
+            minimal(_tiny(fmt), limits)
+
+    def run(self, name: str, data: bytes, pairs: int, seconds: float) -> None:
+        """At least `pairs` runs of each, more while under `seconds` (at most 100)."""
+        runs = self.samples.setdefault(name, {"normalise": [], "minimal": []})
         fns = {"normalise": images.normalise, "minimal": minimal}
-        for fn in fns.values():  # first use loads codecs: warm on a tiny image of the format
-            fn(_tiny(Image.open(io.BytesIO(data)).format), limits)
-        started = time.monotonic()
-        while len(runs["minimal"]) < pairs or (
-                time.monotonic() - started < seconds and len(runs["minimal"]) < 200):
+        started, done = time.monotonic(), 0
+        while done < pairs or (time.monotonic() - started < seconds and done < 100):
             for key, fn in fns.items():
                 t0 = time.perf_counter()
-                fn(data, limits)
+                fn(data, self.limits)
                 runs[key].append((time.perf_counter() - t0) * 1000)
-        result[name] = {k: statistics.median(v) for k, v in runs.items()}
-    return result
+            done += 1
+
+    def medians(self, name: str) -> dict[str, float]:
+        return {k: statistics.median(v) for k, v in self.samples[name].items()}

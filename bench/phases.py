@@ -9,6 +9,7 @@ import time
 from dataclasses import dataclass
 
 from . import servers, wrk
+from .floor import Floor
 from .report import Table, median, percentile
 from .scale import Fixture
 
@@ -18,6 +19,8 @@ class Plan:
     quick: bool
     load_core: int
     rounds: int
+    upload_rounds: int
+    upload_min: int  # uploads per kind and round, at least (the time cap may allow more)
     get_seconds: int
     get_connections: int
     upload_seconds: float
@@ -92,9 +95,10 @@ def serving(plan: Plan, targets: dict[str, str], files: dict[str, tuple[str, str
                     f">= {high}x" if high else "", vs_flask >= high if high else None)
 
 
-def uploading(plan: Plan, stack, images: dict[str, tuple[str, str]], floors: dict,
+def uploading(plan: Plan, stack, images: dict[str, tuple[str, str]], floors: Floor,
               table: Table) -> dict:
-    """Each kind through Traefik, one connection, alternating kinds; server time from the log."""
+    """Each kind through Traefik, one connection, alternating kinds, and after each its Pillow
+    floor in-process on the server core; the server's time per image comes from its log."""
     cursor = servers.LogCursor(stack.log_path("gunicorn"))
     cursor.take()
     names = list(images)
@@ -102,20 +106,23 @@ def uploading(plan: Plan, stack, images: dict[str, tuple[str, str]], floors: dic
     rates = {n: [] for n in names}
     server = {n: [] for n in names}
     results = {n: [] for n in names}
-    for r in range(plan.rounds):
+    for r in range(plan.upload_rounds):
         for name in names[r % len(names):] + names[:r % len(names)]:
             path = images[name][1]
-            result = upload(plan, stack.port, path)
+            result = upload(plan, stack.port, path, min_requests=plan.upload_min)
             results[name].append(result)
             latencies[name] += result["latencies"]
             rates[name].append(len(result["latencies"]) / result["elapsed"])
             server[name] += cursor.take(os.path.getsize(path))
-    table.section(f"Upload through Traefik: 1 connection, {plan.rounds} rounds alternating "
-                  "kinds; p50/p99 over all rounds; server = the app's ms= (image_ms=) median")
+            with open(path, "rb") as src:
+                floors.run(name, src.read(), plan.floor_pairs, min(1.0, plan.upload_seconds))
+    table.section(f"Upload through Traefik: 1 connection, {plan.upload_rounds} rounds "
+                  "alternating kinds and floors; p50/p99 over all rounds; server = the app's "
+                  "ms= (image_ms=) median; floors in-process on the server core")
     for name in names:
         label, path = images[name]
         ms, image_ms = median(s[0] for s in server[name]), median(s[1] for s in server[name])
-        floor = floors[name]
+        floor = floors.medians(name)
         failed = failures(results[name])
         table.measure(f"{label}, {os.path.getsize(path) / 1000:,.0f} KB", median(rates[name]),
                       percentile(latencies[name], 50), percentile(latencies[name], 99),
@@ -184,6 +191,8 @@ def scale(plan: Plan, stack, seed_image: bytes, upload_image: str, table: Table,
             paths = os.path.join(tmp, f"scale-{count}")
             with open(paths, "w") as out:
                 out.write("\n".join(fixture.sample(1000)) + "\n")
+            if count == order[0]:  # warm: the phase before left other paths in the caches
+                wrk.run(stack.url, 1, plan.get_connections, plan.load_core, paths_file=paths)
             got = wrk.run(stack.url, plan.scale_seconds, plan.get_connections, plan.load_core,
                           paths_file=paths)
             if got.errors:
