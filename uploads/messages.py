@@ -61,6 +61,10 @@ MESSAGES: dict[str, dict[str, str]] = {
         "fr": "Stockage indisponible, réessayez plus tard",
         "en": "Storage unavailable, try again later",
     },
+    "service_unavailable": {  # answered by the edge while the app restarts
+        "fr": "Service momentanément indisponible, réessayez dans un instant",
+        "en": "Service temporarily unavailable, try again shortly",
+    },
     "storage_full": {
         "fr": "Stockage plein : moins de {free} disponibles",
         "en": "Storage full: less than {free} available",
