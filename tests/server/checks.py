@@ -33,8 +33,8 @@ def png_without_line_breaks(size: tuple[int, int]) -> bytes:
     """A PNG of random pixels, unfiltered and stored uncompressed, as large as raw RGB.
 
     Built by hand so that no byte of it is CR or LF after its first few: werkzeug's multipart
-    parser then never holds back a possible boundary, so these bodies are immune to its
-    form-memory limit (see test_hostile.py) and a test of something else stays about that."""
+    parser then never holds back bytes that might start a boundary, so a test of kills or
+    disconnects stays about those, whatever the parser's buffering does."""
     width, height = size
     pixels = os.urandom(width * height * 3).translate(NO_LINE_BREAKS)
     rows = b"".join(b"\0" + pixels[y * width * 3:(y + 1) * width * 3] for y in range(height))
