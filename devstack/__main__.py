@@ -9,12 +9,33 @@ import signal
 import sys
 import time
 
-from .configs import REPO
+from .configs import REPO, trusted_proxies
 from .stack import Stack
 
 
 def _stop(signum, frame):
     raise KeyboardInterrupt
+
+
+def who_may_upload(env) -> str:
+    """The banner's lines on access: open uploads must never go unnoticed."""
+    auth = env.get("UPLOADS_AUTH", "none").strip().lower() or "none"
+    if auth == "none":
+        lines = ["  auth         NONE: anyone who can reach this port may upload "
+                 "(UPLOADS_AUTH=jwt requires a token)"]
+    else:
+        key = "HS256 shared secret" if env.get("UPLOADS_JWT_SECRET") else "RS256/ES256 public key"
+        lines = [f"  auth         {auth}: a Bearer token signed with the {key}"]
+    origins = [o.strip() for o in env.get("UPLOADS_CORS_ORIGINS", "").split(",") if o.strip()]
+    lines.append(f"  CORS         {', '.join(origins) if origins else 'none (same origin only)'}")
+    rate = env.get("UPLOADS_RATE_LIMIT", "30").strip()
+    limit = "off" if rate == "0" else (
+        f"{rate}/min per client IP, burst {env.get('UPLOADS_RATE_BURST', '10').strip()}")
+    proxies = trusted_proxies(env.get("UPLOADS_TRUSTED_PROXIES"))
+    if proxies and rate != "0":
+        limit += f" (X-Forwarded-For believed from {', '.join(proxies)})"
+    lines.append(f"  rate limit   {limit}")
+    return "\n".join(lines) + "\n"
 
 
 def main() -> int:
@@ -32,6 +53,7 @@ def main() -> int:
               f"  upload API   POST {stack.url}/api/upload/avatar (multipart field 'avatar')\n"
               f"  images       {stack.url}/i/p/YYYY/MM/<name>\n"
               f"  storage      {root}\n"
+              + who_may_upload(os.environ) +
               f"  logs         {os.path.relpath(run_dir)}/{{traefik,nginx,gunicorn}}.log\n"
               "Ctrl-C stops all three.", flush=True)
         while True:

@@ -23,7 +23,9 @@ from .stack import _get, _nginx, _tool, free_port
 VARIANTS = (
     {},
     {"UPLOADS_MAX_BYTES": "1000", "UPLOADS_RATE_LIMIT": "0", "UPLOADS_RATE_BURST": "1",
-     "UPLOADS_TRUSTED_HOPS": "1", "UPLOADS_LANGUAGE": "en"},
+     "UPLOADS_TRUSTED_PROXIES": "10.0.0.0/8, 192.168.1.7", "UPLOADS_TRUSTED_HOPS": "2",
+     "UPLOADS_CORS_ORIGINS": "https://app.example.com,http://127.0.0.1:3000",
+     "UPLOADS_LANGUAGE": "en"},
 )
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
@@ -39,7 +41,8 @@ def check_nginx(conf: Path, prefix: Path, label: str) -> None:
 def check_traefik(work: Path, overrides: dict) -> None:
     port, dead = free_port(), free_port()
     static = work / "traefik.yml"
-    static.write_text(configs.traefik_static(port))
+    proxies = configs.trusted_proxies(overrides.get("UPLOADS_TRUSTED_PROXIES"))
+    static.write_text(configs.traefik_static(port, proxies=proxies))
     env = {k: v for k, v in os.environ.items() if not k.startswith(("UPLOADS_", "TRAEFIK_"))}
     env.update(overrides, UPLOADS_APP_URL=f"http://127.0.0.1:{dead}",
                UPLOADS_STATIC_URL=f"http://127.0.0.1:{dead}")

@@ -1,11 +1,13 @@
 """The local stack's two generated files, made from the committed configs.
 
 Traefik's static file cannot be templated, so the container's `traefik/traefik.yml` is copied
-with exactly three values swapped (address, dynamic folder, read timeout); a swap that finds
-nothing fails loudly instead of silently running another config. nginx gets a small main
-config of its own that includes the shared `nginx/locations.conf`, like the container's.
+with exactly four values swapped (address, dynamic folder, read timeout, trusted proxies); a
+swap that finds nothing fails loudly instead of silently running another config. nginx gets a
+small main config of its own that includes the shared `nginx/locations.conf`, like the
+container's.
 """
 
+import json
 import os
 from pathlib import Path
 
@@ -22,12 +24,19 @@ def _swap(text: str, old: str, new: str) -> str:
     return text.replace(old, new)
 
 
-def traefik_static(port: int, read_timeout: str = "60s") -> str:
-    """The container's static config, listening on loopback and reading the repo's routes."""
+def trusted_proxies(raw: str | None) -> list[str]:
+    """UPLOADS_TRUSTED_PROXIES as a list: comma-separated, blanks ignored."""
+    return [item.strip() for item in (raw or "").split(",") if item.strip()]
+
+
+def traefik_static(port: int, read_timeout: str = "60s", proxies: list[str] = ()) -> str:
+    """The container's static config, listening on loopback and reading the repo's routes;
+    `proxies` are the peers whose X-Forwarded-For Traefik keeps (UPLOADS_TRUSTED_PROXIES)."""
     text = TRAEFIK_STATIC.read_text()
     text = _swap(text, 'address: ":8080"', f'address: "127.0.0.1:{port}"')
     text = _swap(text, "directory: /etc/traefik/dynamic", f"directory: {TRAEFIK_DYNAMIC}")
     text = _swap(text, "readTimeout: 60s", f"readTimeout: {read_timeout}")
+    text = _swap(text, "trustedIPs: []", f"trustedIPs: {json.dumps(list(proxies))}")
     return text
 
 

@@ -127,8 +127,9 @@ class Stack:
 
     def _write_configs(self):
         language = self.env.get("UPLOADS_LANGUAGE", "fr").strip().lower()
+        proxies = configs.trusted_proxies(self.env.get("UPLOADS_TRUSTED_PROXIES"))
         (self.run_dir / "traefik.yml").write_text(
-            configs.traefik_static(self.port, self.read_timeout))
+            configs.traefik_static(self.port, self.read_timeout, proxies))
         (self.run_dir / "nginx.conf").write_text(
             configs.nginx_main(self.static_port, self.root, self.run_dir, language))
 

@@ -6,6 +6,7 @@ Settings marked "edge" are read by Traefik's templating or the stack runner; the
 validates them so that a typo stops the deployment instead of silently disabling a limit.
 """
 
+import ipaddress
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -61,6 +62,15 @@ def _origins(raw: str) -> str:
     for origin in filter(None, (o.strip() for o in raw.split(","))):
         if not re.fullmatch(r"https?://[A-Za-z0-9.\-]+(:\d+)?", origin):
             raise ValueError(f"{origin!r} is not an origin such as https://app.example.com")
+    return raw.strip()
+
+
+def _networks(raw: str) -> str:
+    for item in filter(None, (i.strip() for i in raw.split(","))):
+        try:
+            ipaddress.ip_network(item, strict=False)
+        except ValueError:
+            raise ValueError(f"{item!r} is not an address or CIDR such as 10.0.0.0/8") from None
     return raw.strip()
 
 
@@ -126,8 +136,13 @@ SETTINGS: tuple[Setting, ...] = (
             _int(0), edge=True),
     Setting("RATE_BURST", "10", "Uploads a client IP may make at once before the rate applies.",
             _int(1), edge=True),
+    Setting("TRUSTED_PROXIES", "",
+            "Comma-separated addresses/CIDRs of the load balancers in front of Traefik: only "
+            "their X-Forwarded-For names the client (rate-limit IP). Empty: the TCP peer.",
+            _networks, edge=True),
     Setting("TRUSTED_HOPS", "0",
-            "Load balancers in front of Traefik whose X-Forwarded-For it trusts (rate-limit IP).",
+            "With `TRUSTED_PROXIES`: the client is this many places from the right of "
+            "X-Forwarded-For (0 or 1: the peer the load balancer saw).",
             _int(0, 5), edge=True),
     Setting("CORS_ORIGINS", "",
             "Comma-separated origins allowed to upload from a browser (answered at the edge).",
@@ -163,6 +178,8 @@ def _cross_checks(config: dict) -> list[str]:
         problems.append("set UPLOADS_JWT_SECRET or UPLOADS_JWT_PUBLIC_KEY, not both")
     if config["JWT_SECRET"] and len(config["JWT_SECRET"]) < 32:
         problems.append("UPLOADS_JWT_SECRET must be at least 32 characters")
+    if config["TRUSTED_HOPS"] and not config["TRUSTED_PROXIES"]:
+        problems.append("UPLOADS_TRUSTED_HOPS needs UPLOADS_TRUSTED_PROXIES, whose header it reads")
     return problems
 
 
