@@ -157,7 +157,6 @@ def test_non_image_is_refused_and_not_stored(page, page_stack):
     assert not page.errors
 
 
-@pytest.mark.xfail(strict=True, reason="CORS at the edge: issue 6")
 def test_upload_from_an_allowed_origin(page, page_stack, origins):
     allowed, _other = origins
     before = files_under(page_stack.root)
