@@ -50,6 +50,7 @@ def main() -> int:
     config = settings.load(env)
     limits = images.Limits(config["MAX_PIXELS"], config["MAX_INPUT_SIDE"], config["MAX_SIDE"],
                            config["JPEG_QUALITY"], config["WEBP_QUALITY"])
+    load_before = report.load_average()
     tmp = tempfile.mkdtemp(prefix="uploads-bench-")
     table = report.Table()
     try:
@@ -87,7 +88,10 @@ def main() -> int:
     elapsed = time.monotonic() - started
     text = "\n".join([
         f"# uploads benchmark ({'quick' if plan.quick else 'full'}, {elapsed:.0f} s)", "",
-        report.machine(plan.load_core, SERVER_CORE), "", table.markdown(), "",
+        report.machine(plan.load_core, SERVER_CORE),
+        f"Load average before / after the run: {load_before} / {report.load_average()} "
+        "(above ~0.1 before, other work shares the cores and the numbers are noisy).", "",
+        table.markdown(), "",
         "Targets: " + ", ".join(f"{name} {'met' if ok else 'MISSED'}"
                                 for name, _, ok in table.verdicts) + ".", ""])
     print(text)

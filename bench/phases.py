@@ -181,7 +181,7 @@ def scale(plan: Plan, stack, seed_image: bytes, upload_image: str, table: Table,
 
     Each level is flushed to disk (sync) before it is measured, so the fixture's own
     writeback does not land on the measurement. With `scale_recheck`, the smallest level is
-    measured again after the rest is removed: a drift check, shown but not used in ratios."""
+    measured again after the rest is removed, and the ratios use the median of both."""
     fixture = Fixture(str(stack.root), seed_image)
     deadline = time.monotonic() + 120
     levels = list(plan.scale_levels)
@@ -213,12 +213,16 @@ def scale(plan: Plan, stack, seed_image: bytes, upload_image: str, table: Table,
         table.measure(label, got.rps, got.p50_ms, got.p99_ms,
                       (f"upload FAILED: {failed}; " if failed else "")
                       + f"upload p50 {up50:.1f} ms; fixture made/removed in {built:.1f} s")
-    low, high = seen[0], seen[len(levels) - 1]
+    # The smallest level measured before and after brackets the run's drift: its median is
+    # the base (with one measurement, that one).
+    lows = [seen[0]] + ([seen[-1]] if plan.scale_recheck else [])
+    high = seen[len(levels) - 1]
     for what, index in (("GET p50", 0), ("GET p99", 1), ("upload p50", 2)):
         pick = (lambda r: r[2].p50_ms, lambda r: r[2].p99_ms, lambda r: r[3])[index]
         name = f"{what}: {levels[-1]:,} / {levels[0]:,} files"
-        if not pick(low) or (index == 2 and (low[4] or high[4])):
+        base = median(map(pick, lows))
+        if not base or (index == 2 and any(r[4] for r in lows + [high])):
             table.check(name, "failed requests", "<= 1.10x", False)
             continue
-        ratio = pick(high) / pick(low)
+        ratio = pick(high) / base
         table.ratio(name, ratio, "<= 1.10x", ratio <= 1.10)

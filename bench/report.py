@@ -62,6 +62,11 @@ class Table:
         return "\n".join(lines)
 
 
+def load_average() -> str:
+    with open("/proc/loadavg") as avg:
+        return " ".join(avg.read().split()[:3])
+
+
 def machine(load_core: int, server_core: int) -> str:
     cpu = "unknown CPU"
     try:
