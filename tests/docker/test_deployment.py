@@ -178,3 +178,34 @@ def test_seed_backup_and_restore_round_trip(deployment, tmp_path):
         deployment.write_env(UPLOADS_VOLUME=None, UPLOADS_VOLUME_EXTERNAL=None)
         run("docker", "volume", "rm", restored, check=False)
     assert wait_until(lambda: restored not in run("docker", "volume", "ls", "-q").stdout, 10)
+
+
+ADOPT = ("mkdir -p /v/i && mv /v/p /v/i/ && chown -R 10001:10001 /v "
+         "&& find /v -type d -exec chmod 755 {} + && find /v -type f -exec chmod 644 {} +")
+
+
+def test_the_old_frontend_volume_is_adopted_in_place(deployment):
+    """docs/deploy.md, "Adopt": a volume laid out as the old frontend's (p/YYYY/MM/ at its
+    root, owned by the frontend's user) serves its old URLs and takes new uploads."""
+    legacy = f"{PROJECT}_frontend_uploads"
+    old_path = "/i/p/2025/10/avatar_1760877849690_827t7v.jpg"
+    old_bytes = image("JPEG", (48, 48), 7)
+    run("docker", "volume", "create", legacy)
+    try:
+        run("docker", "run", "--rm", "-i", "-v", f"{legacy}:/app/public/i", "alpine", "sh", "-c",
+            "mkdir -p /app/public/i/p/2025/10 && cat > /app/public/i" + old_path[2:]
+            + " && chown -R 1000:1000 /app/public/i", input=old_bytes.decode("latin-1"),
+            encoding="latin-1")
+        run("docker", "run", "--rm", "-v", f"{legacy}:/v", "alpine", "sh", "-c", ADOPT)
+
+        deployment.compose("down", "--timeout", "10")
+        deployment.write_env(UPLOADS_VOLUME=legacy, UPLOADS_VOLUME_EXTERNAL="true")
+        deployment.up()
+        answer = deployment.get(old_path)
+        assert answer.status_code == 200 and answer.content == old_bytes
+        fresh = deployment.upload("new.png", image("PNG", (30, 20), 8))
+        assert deployment.get(fresh["path"]).status_code == 200
+    finally:
+        deployment.compose("down", "--timeout", "10", check=False)
+        deployment.write_env(UPLOADS_VOLUME=None, UPLOADS_VOLUME_EXTERNAL=None)
+        run("docker", "volume", "rm", legacy, check=False)
