@@ -7,10 +7,15 @@ before any worker writes, and Pillow's code is shared between workers.
 """
 
 import os
+import sys
 
 from uploads import settings
+from uploads.errors import ConfigError
 
-_config = settings.load(os.environ)
+try:
+    _config = settings.load(os.environ)
+except ConfigError as error:
+    sys.exit(f"uploads: {error.detail}")
 
 bind = [_config["BIND"]]
 worker_class = "gthread"
@@ -23,6 +28,7 @@ max_requests = _config["MAX_REQUESTS"]
 max_requests_jitter = max(1, _config["MAX_REQUESTS"] // 10) if _config["MAX_REQUESTS"] else 0
 worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
 preload_app = True
+control_socket_disable = True  # no shared socket in $HOME (read-only in the container)
 accesslog = "-"
 errorlog = "-"
 loglevel = _config["LOG_LEVEL"]

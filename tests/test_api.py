@@ -73,7 +73,7 @@ def test_images_over_the_caps_are_422_naming_the_caps(upload, root, make):
     response = upload(make(), filename="x.png")
     assert response.status_code == 422
     assert response.json["code"] == "image_too_large"
-    assert "50 000 000" in response.json["error"] and "16384" in response.json["error"]
+    assert "25 000 000" in response.json["error"] and "16384" in response.json["error"]
     assert stored_files(root) == []
 
 

@@ -20,7 +20,8 @@ def test_defaults_are_the_documented_ones():
     ("PUBLIC_BASE_URL", "example.com"), ("PUBLIC_BASE_URL", "ftp://x"),
     ("PUBLIC_BASE_URL", "https://x/?q=1"), ("MAX_SIDE", "__import__('os')"), ("WORKERS", "-1"),
     ("AUTH", "basic"), ("CORS_ORIGINS", "*"), ("CORS_ORIGINS", "https://a.com/path"),
-    ("JPEG_QUALITY", "100"), ("RATE_LIMIT", "ten"),
+    ("JPEG_QUALITY", "100"), ("RATE_LIMIT", "ten"), ("TRUSTED_PROXIES", "10.0.0.0/33"),
+    ("TRUSTED_PROXIES", "lb.example.com"), ("DECODE_SLOTS", "0"),
 ])
 def test_a_bad_value_stops_start_up_naming_the_variable(name, value):
     with pytest.raises(ConfigError) as error:
@@ -32,6 +33,7 @@ def test_a_bad_value_stops_start_up_naming_the_variable(name, value):
     ({"UPLOADS_AUTH": "jwt"}, "UPLOADS_JWT_SECRET or UPLOADS_JWT_PUBLIC_KEY"),
     ({"UPLOADS_AUTH": "jwt", "UPLOADS_JWT_SECRET": "short"}, "at least 32"),
     ({"UPLOADS_JWT_SECRET": "s" * 40, "UPLOADS_JWT_PUBLIC_KEY": "k"}, "not both"),
+    ({"UPLOADS_TRUSTED_HOPS": "1"}, "needs UPLOADS_TRUSTED_PROXIES"),
 ])
 def test_cross_checks(env, needle):
     with pytest.raises(ConfigError, match=needle):
@@ -59,3 +61,14 @@ def test_storage_that_is_not_a_mount_is_refused(tmp_path):
         create_app({"ROOT": str(tmp_path)})
     with pytest.raises(ConfigError, match="does not exist"):
         create_app({"ROOT": str(tmp_path / "missing")})
+
+
+def test_trusted_proxies_take_addresses_and_networks():
+    config = settings.load({"UPLOADS_TRUSTED_PROXIES": "10.0.0.0/8, 192.168.1.7,::1",
+                            "UPLOADS_TRUSTED_HOPS": "1"})
+    assert config["TRUSTED_HOPS"] == 1 and "10.0.0.0/8" in config["TRUSTED_PROXIES"]
+
+
+def test_a_bad_number_says_what_is_expected():
+    with pytest.raises(ConfigError, match="expected a whole number from 1 to 64"):
+        settings.load({"UPLOADS_WORKERS": "lots"})

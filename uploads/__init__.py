@@ -8,6 +8,7 @@ wires the upload route, the probes and the JSON errors.
 import io
 import logging
 import os
+import threading
 
 from flask import Flask, Request
 from werkzeug.exceptions import RequestEntityTooLarge
@@ -64,6 +65,7 @@ def create_app(test_config=None):
     if removed:
         logging.getLogger(__name__).warning("removed %d temp leftovers", removed)
     app.extensions["uploads.storage"] = store
+    app.extensions["uploads.decode_slots"] = threading.BoundedSemaphore(config["DECODE_SLOTS"])
     app.extensions["uploads.limits"] = Limits(
         max_pixels=config["MAX_PIXELS"], max_input_side=config["MAX_INPUT_SIDE"],
         max_side=config["MAX_SIDE"], jpeg_quality=config["JPEG_QUALITY"],

@@ -9,10 +9,20 @@ import logging
 import time
 
 from flask import Blueprint, current_app, jsonify, request
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from . import images
 from .auth import authenticate
-from .errors import EmptyFile, NoFile, NotFound, NotMultipart, StorageFull, TooLarge, TooManyFiles
+from .errors import (
+    EmptyFile,
+    MalformedForm,
+    NoFile,
+    NotFound,
+    NotMultipart,
+    StorageFull,
+    TooLarge,
+    TooManyFiles,
+)
 from .naming import url_path
 
 log = logging.getLogger(__name__)
@@ -26,9 +36,10 @@ def upload_avatar():
     config = current_app.config
     subject = authenticate(config, request.headers.get("Authorization"))
     data = _the_file(config["MAX_BYTES"])
-    decoded = time.perf_counter()
-    result = images.normalise(data, current_app.extensions["uploads.limits"])
-    image_ms = (time.perf_counter() - decoded) * 1000
+    with current_app.extensions["uploads.decode_slots"]:  # decoded pixels are the big memory
+        decoded = time.perf_counter()
+        result = images.normalise(data, current_app.extensions["uploads.limits"])
+        image_ms = (time.perf_counter() - decoded) * 1000
     key = current_app.extensions["uploads.storage"].put_new(
         result.ext, result.data, result.content_type)
     path = url_path(key)
@@ -50,7 +61,16 @@ def _the_file(max_bytes: int) -> bytes:
     """The one uploaded file's bytes, after the multipart checks the old route made."""
     if request.mimetype != "multipart/form-data":
         raise NotMultipart(f"content type {request.mimetype!r}")
-    parts = list(request.files.items(multi=True))
+    try:
+        parts = list(request.files.items(multi=True))
+    except RequestEntityTooLarge as exc:
+        length = request.content_length
+        if length is None or length > request.max_content_length:  # really too large
+            raise
+        # The body's size was within bounds: it is the form's shape (parts, text) that is not.
+        config = current_app.config
+        raise MalformedForm(str(exc), parts=config["MAX_FORM_PARTS"],
+                            fields=f"{config['MAX_FORM_MEMORY_SIZE'] // 1024}KB") from exc
     # The parser may finish before the announced Content-Length; a client that is gone before
     # the end will never read our answer, so storing its file would only leave an orphan.
     request.stream.exhaust()  # raises ClientDisconnected (400) when the body was cut short

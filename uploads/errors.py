@@ -10,7 +10,8 @@ always reads `{"success": false, "error": <message for people>, "code": <stable 
     │   ├── NoFile                    400 no_file
     │   ├── EmptyFile                 400 empty_file
     │   ├── TooManyFiles              400 too_many_files
-    │   └── NotMultipart              400 not_multipart
+    │   ├── NotMultipart              400 not_multipart
+    │   └── MalformedForm             400 malformed_form
     ├── Unauthorized                  401 unauthorized
     ├── NotFound                      404 not_found
     ├── MethodNotAllowed              405 method_not_allowed
@@ -68,6 +69,10 @@ class NotMultipart(BadRequest):
     code = "not_multipart"
 
 
+class MalformedForm(BadRequest):
+    code = "malformed_form"
+
+
 class Unauthorized(UploadsError):
     status, code = 401, "unauthorized"
 
@@ -121,9 +126,10 @@ def error_body(code: str, text: str) -> dict:
 
 def respond(error: UploadsError):
     config = current_app.config
-    params = {"limit": _human_bytes(config["MAX_BYTES"]),
-              "free": _human_bytes(config["MIN_FREE_BYTES"]), **error.params}
-    text = message(error.code, config["LANGUAGE"], **params)
+    language = config["LANGUAGE"]
+    params = {"limit": human_bytes(config["MAX_BYTES"], language),
+              "free": human_bytes(config["MIN_FREE_BYTES"], language), **error.params}
+    text = message(error.code, language, **params)
     response = jsonify(error_body(error.code, text))
     response.status_code = error.status
     response.headers.update(error.headers)
@@ -131,12 +137,12 @@ def respond(error: UploadsError):
     return response
 
 
-def _human_bytes(size: int) -> str:
+def human_bytes(size: int, language: str = "en") -> str:
     """5242880 -> '5MB', as the existing client's message says it."""
     for unit, factor in (("MB", 1024 * 1024), ("KB", 1024)):
         if size >= factor and size % factor == 0:
             return f"{size // factor}{unit}"
-    return f"{size} bytes"
+    return f"{size} {'octets' if language == 'fr' else 'bytes'}"
 
 
 def register(app):

@@ -71,8 +71,9 @@ def normalise(data: bytes, limits: Limits) -> Normalised:
     try:
         im = Image.open(io.BytesIO(data), formats=[fmt])
         _check_size(im.size, limits)
-        if fmt == "JPEG" and max(im.size) >= 2 * limits.max_side:
-            im.draft(im.mode, _fit(im.size, limits.max_side))  # DCT scaling: decode less
+        if fmt == "JPEG" and max(im.size) > limits.max_side:
+            # DCT scaling: decode at 1/2, 1/4 or 1/8 when that still covers the target size
+            im.draft(im.mode, _fit(im.size, limits.max_side))
         im.load()
         orientation = im.getexif().get(ORIENTATION_TAG)
     except BOMB_ERRORS as exc:

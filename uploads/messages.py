@@ -29,6 +29,10 @@ MESSAGES: dict[str, dict[str, str]] = {
         "fr": "La requête doit être de type multipart/form-data avec le champ 'avatar'",
         "en": "The request must be multipart/form-data with the field 'avatar'",
     },
+    "malformed_form": {
+        "fr": "Formulaire invalide : {parts} parties au plus, {fields} de champs texte au plus",
+        "en": "Malformed form: at most {parts} parts and {fields} of text fields",
+    },
     "bad_request": {
         "fr": "Requête invalide",
         "en": "Malformed request",

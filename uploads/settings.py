@@ -28,9 +28,12 @@ def _bool(raw: str) -> bool:
 
 def _int(low: int, high: int | None = None):
     def parse(raw: str) -> int:
-        value = int(raw.strip().replace("_", ""))
+        try:
+            value = int(raw.strip().replace("_", ""))
+        except ValueError:
+            raise ValueError(f"expected a whole number from {low} to {high or 'up'}") from None
         if value < low or (high is not None and value > high):
-            raise ValueError(f"expected an integer from {low} to {high if high else 'up'}")
+            raise ValueError(f"expected a whole number from {low} to {high or 'up'}")
         return value
 
     return parse
@@ -95,9 +98,12 @@ SETTINGS: tuple[Setting, ...] = (
             _bool),
     Setting("LANGUAGE", "fr", "Language of error messages: `fr` or `en`.", _choice("fr", "en")),
     Setting("MAX_BYTES", str(5 * MIB), "Largest accepted file, in bytes (5 MiB).", _int(1)),
-    Setting("MAX_PIXELS", "50000000",
+    Setting("MAX_PIXELS", "25000000",
             "Largest accepted image in pixels (width x height); more is a decompression bomb.",
             _int(1)),
+    Setting("DECODE_SLOTS", "2",
+            "Images decoded at once per worker; bounds memory (up to 4 bytes a pixel each).",
+            _int(1, 64)),
     Setting("MAX_INPUT_SIDE", "16384", "Largest accepted width or height of an upload, in px.",
             _int(1, 65535)),
     Setting("MAX_SIDE", "2048", "Longest side of a stored image; larger ones are scaled down.",

@@ -35,7 +35,7 @@ def picture(fmt, size, noise=False) -> bytes:
         im = Image.linear_gradient("L").resize(size).convert("RGB")
         im.paste((200, 40, 40), (width // 4, height // 4, width // 2, height // 2))
     out = io.BytesIO()
-    im.save(out, fmt)
+    im.save(out, fmt, **({"quality": 95} if fmt == "JPEG" else {}))
     return out.getvalue()
 
 
