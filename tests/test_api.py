@@ -6,7 +6,7 @@ import os
 import pytest
 from PIL import Image
 
-from helpers import make_image, stored_files
+from helpers import make_image, multipart, stored_files
 
 MIB = 1024 * 1024
 
@@ -253,3 +253,22 @@ def test_unexpected_errors_are_json_500_without_a_trace(app, upload, monkeypatch
     assert response.status_code == 500
     assert response.json == {"success": False, "error": "Erreur interne du serveur",
                              "code": "internal_error"}
+
+
+@pytest.mark.parametrize("settings, forwarded, logged", [
+    ({}, "203.0.113.9, 198.51.100.1", "ip=198.51.100.1"),  # only Traefik's own entry counts
+    ({"TRUSTED_PROXIES": "10.0.0.0/8", "TRUSTED_HOPS": 1}, "203.0.113.9, 10.0.0.5",
+     "ip=203.0.113.9"),  # behind a trusted balancer: one more place to the left
+])
+def test_the_logged_client_ip_follows_the_proxy_settings(root, caplog, settings, forwarded,
+                                                         logged):
+    from uploads import create_app
+
+    app = create_app({"ROOT": str(root), "ALLOW_EPHEMERAL": True, "MIN_FREE_BYTES": 0,
+                      **settings})
+    caplog.set_level("INFO", "uploads")
+    body, ctype = multipart([("avatar", "a.jpg", "image/jpeg", make_image())])
+    response = app.test_client().post("/api/upload/avatar", data=body, content_type=ctype,
+                                      headers={"X-Forwarded-For": forwarded})
+    assert response.status_code == 201
+    assert logged in caplog.text

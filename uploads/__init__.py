@@ -76,9 +76,11 @@ def create_app(test_config=None):
     app.register_blueprint(api.bp)
     commands.register(app)
     if config["PROXY_COUNT"]:
+        # Traefik appends the peer it saw; behind trusted load balancers it keeps their entries,
+        # so the client sits that many places further left. Host and prefix are never trusted.
         count = config["PROXY_COUNT"]
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=count, x_host=0, x_port=0,
-                                x_prefix=0)
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count + config["TRUSTED_HOPS"],
+                                x_proto=count, x_host=0, x_port=0, x_prefix=0)
     return app
 
 
