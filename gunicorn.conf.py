@@ -6,6 +6,8 @@ clients. The app is loaded once in the master (preload) so temp leftovers are cl
 before any worker writes, and Pillow's code is shared between workers.
 """
 
+import contextlib
+import ctypes
 import os
 import sys
 
@@ -16,6 +18,16 @@ try:
     _config = settings.load(os.environ)
 except ConfigError as error:
     sys.exit(f"uploads: {error.detail}")
+
+
+def _fewer_malloc_arenas() -> None:
+    """glibc gives each thread its own malloc arena, and decoded images leave them full: with
+    two arenas a worker's peak RSS in a burst of 5 MiB uploads fell by a third (bench/)."""
+    with contextlib.suppress(OSError, AttributeError):  # not glibc: nothing to tune
+        ctypes.CDLL("libc.so.6").mallopt(-8, 2)  # M_ARENA_MAX
+
+
+_fewer_malloc_arenas()
 
 bind = [_config["BIND"]]
 worker_class = "gthread"
