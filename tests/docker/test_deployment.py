@@ -67,6 +67,18 @@ def test_uploads_are_served_by_nginx_from_the_volume(deployment):
         assert "immutable" in answer.headers["Cache-Control"]
 
 
+def test_post_deployment_smoke_command_passes(deployment):
+    """docs/deploy.md's checklist step 5, run from the app's image against the public URL."""
+    done = run("docker", "run", "--rm", "--network", "host", "--read-only",
+               "-e", "UPLOADS_ALLOW_EPHEMERAL=true", "-e", "UPLOADS_AUTH=none",
+               "-e", f"UPLOADS_PUBLIC_BASE_URL={deployment.base}", "-e", "UPLOADS_ROOT=/tmp",
+               "--tmpfs", "/tmp", APP_IMAGE, "flask", "--app", "app", "smoke", deployment.base,
+               check=False, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert [line.split()[:2] for line in done.stdout.splitlines()] == [
+        ["ok", step] for step in ("upload", "get", "headers", "head", "missing")]
+
+
 def test_static_container_cannot_write_the_volume(deployment):
     """Not even root inside the container: the mount itself is read-only."""
     mounts = run("docker", "inspect", "-f", "{{range .Mounts}}{{.Destination}}:{{.RW}} {{end}}",
@@ -162,7 +174,8 @@ def test_seed_backup_and_restore_round_trip(deployment, tmp_path):
                      listing).stdout
         after = run("docker", "run", "--rm", "-v", f"{restored}:/v:ro", "alpine", "sh", "-c",
                     listing).stdout
-        assert before == after and len(before.splitlines()) == len(SERVED)
+        assert before == after
+        assert all(f".{path}" in before.split() for path in SERVED)
 
         deployment.compose("down", "--timeout", "10")
         deployment.write_env(UPLOADS_VOLUME=restored, UPLOADS_VOLUME_EXTERNAL="true")
