@@ -5,6 +5,7 @@ in the answer) so the web client works unchanged. Everything under `/i/` is a 40
 purpose: image bytes are nginx's job, and the app must never become a second way to read them.
 """
 
+import io
 import logging
 import time
 
@@ -35,7 +36,7 @@ def upload_avatar():
     started = time.perf_counter()
     config = current_app.config
     subject = authenticate(config, request.headers.get("Authorization"))
-    data = _the_file(config["MAX_BYTES"])
+    data, size = _the_file(config["MAX_BYTES"])
     with current_app.extensions["uploads.decode_slots"]:  # decoded pixels are the big memory
         decoded = time.perf_counter()
         result = images.normalise(data, current_app.extensions["uploads.limits"])
@@ -45,7 +46,7 @@ def upload_avatar():
     path = url_path(key)
     url = config["PUBLIC_BASE_URL"] + path
     log.info("stored path=%s bytes=%d in=%d %dx%d ms=%.1f image_ms=%.1f sub=%s ip=%s", path,
-             len(result.data), len(data), result.width, result.height,
+             len(result.data), size, result.width, result.height,
              (time.perf_counter() - started) * 1000, image_ms, subject or "-", request.remote_addr)
     response = jsonify(success=True, data={
         "url": url, "filename": key.rsplit("/", 1)[1], "path": path, "size": len(result.data),
@@ -57,8 +58,8 @@ def upload_avatar():
     return response
 
 
-def _the_file(max_bytes: int) -> bytes:
-    """The one uploaded file's bytes, after the multipart checks the old route made."""
+def _the_file(max_bytes: int) -> tuple[io.BytesIO, int]:
+    """The one uploaded file, after the multipart checks the old route made."""
     if request.mimetype != "multipart/form-data":
         raise NotMultipart(f"content type {request.mimetype!r}")
     try:
@@ -84,12 +85,8 @@ def _the_file(max_bytes: int) -> bytes:
         raise EmptyFile()
     if size > max_bytes:
         raise TooLarge(f"{size} bytes")
-    return stream.getvalue() if hasattr(stream, "getvalue") else _read_all(stream)
-
-
-def _read_all(stream) -> bytes:
     stream.seek(0)
-    return stream.read()
+    return stream, size  # the in-memory part itself (UploadRequest): no copy of the body
 
 
 @bp.route("/i/", defaults={"rest": ""}, methods=["GET", "HEAD", "POST", "PUT", "DELETE"])

@@ -64,12 +64,18 @@ def sniff(head: bytes) -> str | None:
     return None
 
 
-def normalise(data: bytes, limits: Limits) -> Normalised:
-    fmt = sniff(data[:16])
+def normalise(source: bytes | io.BytesIO, limits: Limits) -> Normalised:
+    """`source`: the upload's bytes, or the in-memory file part itself (no copy of the body)."""
+    stream = io.BytesIO(source) if isinstance(source, bytes | bytearray) else source
+    data = stream.getbuffer()  # a view for the cheap header checks
+    fmt = sniff(bytes(data[:16]))
     if fmt is None:
         raise UnsupportedFormat("magic bytes of no accepted format")
+    lossless = fmt == "WEBP" and _webp_lossless(data)
+    data.release()  # a live view would forbid Pillow's seek on the stream
     try:
-        im = Image.open(io.BytesIO(data), formats=[fmt])
+        stream.seek(0)
+        im = Image.open(stream, formats=[fmt])
         _check_size(im.size, limits)
         if fmt == "JPEG" and max(im.size) > limits.max_side:
             # DCT scaling: decode at 1/2, 1/4 or 1/8 when that still covers the target size
@@ -82,16 +88,15 @@ def normalise(data: bytes, limits: Limits) -> Normalised:
         raise InvalidImage(f"{fmt}: {exc}") from exc
     icc = im.info.get("icc_profile")
     transparency = im.info.get("transparency")
-    if orientation in TRANSPOSE:
-        im = im.transpose(TRANSPOSE[orientation])
-    if max(im.size) > limits.max_side:
+    if max(im.size) > limits.max_side:  # scale first: the rotation then moves fewer pixels
         if im.mode in ("P", "1"):
             im, transparency = im.convert("RGBA" if transparency is not None else "RGB"), None
         im = im.resize(_fit(im.size, limits.max_side), Image.Resampling.LANCZOS, reducing_gap=3.0)
+    if orientation in TRANSPOSE:
+        im = im.transpose(TRANSPOSE[orientation])
     im.info = {}  # Pillow would otherwise write back comments and XMP it found
     out = io.BytesIO()
     try:
-        lossless = fmt == "WEBP" and _webp_lossless(data)
         _encode(im, fmt, out, icc, transparency, limits, lossless)
     except DECODE_ERRORS as exc:
         raise InvalidImage(f"{fmt} re-encode: {exc}") from exc
@@ -133,11 +138,11 @@ def _encode(im, fmt, out, icc, transparency, limits, lossless) -> None:
         im.save(out, "WEBP", quality=limits.webp_quality, lossless=lossless, **options)
 
 
-def _webp_lossless(data: bytes) -> bool:
+def _webp_lossless(data: memoryview) -> bool:
     """True when the first image chunk of a WebP is VP8L: keep lossless sources lossless."""
     pos = 12
     while pos + 8 <= len(data):
-        fourcc = data[pos:pos + 4]
+        fourcc = bytes(data[pos:pos + 4])
         (size,) = struct.unpack("<I", data[pos + 4:pos + 8])
         if fourcc in (b"VP8 ", b"VP8L"):
             return fourcc == b"VP8L"
