@@ -89,6 +89,7 @@ def test_edge_limits_match_the_local_stack(project):
     for key, value in leaves:
         if key == "address":
             continue
+        value = "" if value == "[]" else value  # a list that .env fills in
         assert any(a.endswith(f".{key}={value}") for a in args), f"{key}: {value}"
 
 
