@@ -69,7 +69,8 @@ start() {
         sleep 1
     done
     local why
-    why=$(grep -iE 'level=(fatal|error)|failed' "$LOG" | tail -n 1 || true)
+    why=$(grep -E 'level=(fatal|error)' "$LOG" | tail -n 1 | sed 's/.*msg="\([^"]*\)".*/\1/' || true)
+    [ -n "$why" ] || why=$(timeout 10 docker info 2>&1 | tail -n 1 || true)
     stop >/dev/null 2>&1 || true
     die "dockerd did not come up: ${why:-see $LOG}"
 }
