@@ -10,6 +10,7 @@ import hashlib
 import io
 
 import pytest
+import requests
 from harness import APP_IMAGE, PROJECT, run, wait_until
 from PIL import Image
 
@@ -185,7 +186,8 @@ def test_seed_backup_and_restore_round_trip(deployment, tmp_path):
                      deployment.container("app")["id"]).stdout.split()
         assert f"{restored}:/data:true" in mounts
         assert_all_served(deployment)
-        upload_one(deployment, len(SERVED))  # ownership came back too: the app can write
+        fresh = deployment.upload("new.png", image("PNG", (30, 20), 9))  # ownership came back
+        assert deployment.get(fresh["path"]).status_code == 200
     finally:
         deployment.compose("down", "--timeout", "10", check=False)
         deployment.write_env(UPLOADS_VOLUME=None, UPLOADS_VOLUME_EXTERNAL=None)
@@ -222,3 +224,28 @@ def test_the_old_frontend_volume_is_adopted_in_place(deployment):
         deployment.compose("down", "--timeout", "10", check=False)
         deployment.write_env(UPLOADS_VOLUME=None, UPLOADS_VOLUME_EXTERNAL=None)
         run("docker", "volume", "rm", legacy, check=False)
+
+
+@pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning")
+def test_https_mode_serves_the_same_files_over_tls(deployment):
+    """UPLOADS_HTTPS=true: the one published port speaks TLS. The ACME server is pointed at a
+    closed loopback port, so Traefik serves its default certificate and nothing leaves here."""
+    https = f"https://127.0.0.1:{deployment.port}"
+    deployment.compose("down", "--timeout", "10")
+    deployment.write_env(UPLOADS_HTTPS="true", UPLOADS_DOMAIN="uploads.test",
+                         UPLOADS_ACME_EMAIL="ops@uploads.test", UPLOADS_PUBLIC_BASE_URL=https,
+                         UPLOADS_ACME_CA_SERVER="https://127.0.0.1:9/directory")
+    try:
+        deployment.up()
+        for path, content in SERVED.items():
+            answer = requests.get(https + path, verify=False, timeout=30)
+            assert answer.status_code == 200 and answer.content == content, path
+        # Plain HTTP on the same port reaches no route: every router now requires TLS.
+        assert deployment.get(next(iter(SERVED))).status_code == 404
+        answer = requests.post(f"{https}/api/upload/avatar", verify=False, timeout=30,
+                               files={"avatar": ("x.png", image("PNG", (20, 20), 11))})
+        assert answer.status_code == 201 and answer.json()["data"]["url"].startswith(https)
+    finally:
+        deployment.compose("down", "--timeout", "10", check=False)
+        deployment.write_env(UPLOADS_HTTPS=None, UPLOADS_DOMAIN=None, UPLOADS_ACME_EMAIL=None,
+                             UPLOADS_ACME_CA_SERVER=None, UPLOADS_PUBLIC_BASE_URL=deployment.base)
