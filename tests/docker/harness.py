@@ -1,11 +1,13 @@
 """Helpers of the real-engine tier: commands, the compose project, polling."""
 
+import io
 import socket
 import subprocess
 import time
 from pathlib import Path
 
 import requests
+from PIL import Image
 
 REPO = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = REPO / "docker-compose.traefik.yml"
@@ -102,3 +104,13 @@ def wait_until(probe, timeout=60.0, step=0.5):
         if value or time.monotonic() > deadline:
             return value
         time.sleep(step)
+
+
+def image(fmt: str, size: tuple[int, int], seed: int) -> bytes:
+    """A small image with some structure, so each one encodes to different bytes."""
+    im = Image.new("RGB", size, (seed * 40 % 256, 90, 200))
+    for x in range(0, size[0], 7):
+        im.putpixel((x, (x * seed) % size[1]), (255, 255, 0))
+    out = io.BytesIO()
+    im.save(out, fmt)
+    return out.getvalue()

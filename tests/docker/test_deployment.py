@@ -7,26 +7,14 @@ uploaded before it, then uploads one more.
 
 import datetime
 import hashlib
-import io
 
 import pytest
 import requests
-from harness import APP_IMAGE, PROJECT, run, wait_until
-from PIL import Image
+from harness import APP_IMAGE, PROJECT, image, run, wait_until
 
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(900)]
 
 SERVED: dict[str, bytes] = {}  # path -> bytes first served
-
-
-def image(fmt: str, size: tuple[int, int], seed: int) -> bytes:
-    """A small image with some structure, so each one encodes to different bytes."""
-    im = Image.new("RGB", size, (seed * 40 % 256, 90, 200))
-    for x in range(0, size[0], 7):
-        im.putpixel((x, (x * seed) % size[1]), (255, 255, 0))
-    out = io.BytesIO()
-    im.save(out, fmt)
-    return out.getvalue()
 
 
 def upload_one(deployment, n: int):
