@@ -6,14 +6,13 @@ and refusing them would push operators to rename files and break those URLs.
 
 import os
 import stat
-import time
 
 import click
 from flask import current_app
 from flask.cli import with_appcontext
 
 from .. import naming
-from ..storage.local import STALE_SECONDS, TMP_DIR, TMP_PREFIX
+from ..storage.local import TMP_DIR
 from .common import (
     human,
     image_problem,
@@ -79,7 +78,8 @@ def verify(urls, strict, as_json, show_progress):
                 problem = f"cannot read: {exc.strerror}"
             if problem:
                 errors.append((entry.key, problem))
-    errors += [(key, "temp leftover of a dead or stale writer") for key in _leftovers(store.root)]
+    errors += [(f"{TMP_DIR}/{name}", "temp leftover of a dead or stale writer")
+               for name in store.leftovers()]
     missing = []
     if urls is not None:
         keys, bad = read_refs(urls)
@@ -114,37 +114,3 @@ def _check_mode(key: str, st, errors: list, warnings: list) -> None:
         errors.append((key, f"mode {mode:04o}: setuid/setgid bit"))
     elif mode != usual and not (is_dir and key == "."):
         warnings.append((key, f"mode {mode:04o}, usually {usual:04o}"))
-
-
-def _leftovers(root: str) -> list[str]:
-    """Temp files that start-up would clean: writer gone or older than the stale limit."""
-    folder = os.path.join(root, TMP_DIR)
-    try:
-        names = sorted(os.listdir(folder))
-    except FileNotFoundError:
-        return []
-    found, now = [], time.time()
-    for name in names:
-        try:
-            age = now - os.lstat(os.path.join(folder, name)).st_mtime
-        except FileNotFoundError:
-            continue
-        if age > STALE_SECONDS or not _writer_alive(name):
-            found.append(f"{TMP_DIR}/{name}")
-    return found
-
-
-def _writer_alive(name: str) -> bool:
-    try:
-        pid = int(name[len(TMP_PREFIX):].split("-", 1)[0]) if name.startswith(TMP_PREFIX) else 0
-    except ValueError:
-        return False
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

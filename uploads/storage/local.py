@@ -110,27 +110,38 @@ class LocalStorage(Storage):
         except StorageUnavailable as exc:
             raise ConfigError(f"{exc.detail}; the app must be able to write its volume") from exc
 
-    def remove_leftovers(self) -> int:
-        """Delete temp files whose writer is gone (dead pid) or that are stale; count them."""
-        removed, now = 0, time.time()
+    def leftovers(self) -> list[str]:
+        """Names in the temp folder whose writer is gone (dead pid) or that are stale."""
         try:
-            names = os.listdir(self.tmp)
+            names = sorted(os.listdir(self.tmp))
         except FileNotFoundError:
-            return 0
+            return []
+        found, now = [], time.time()
         for name in names:
-            path = os.path.join(self.tmp, name)
             try:
-                pid = int(name[len(TMP_PREFIX):].split("-", 1)[0])
-            except ValueError:
-                pid = 0
-            try:
-                stale = now - os.lstat(path).st_mtime > STALE_SECONDS
+                stale = now - os.lstat(os.path.join(self.tmp, name)).st_mtime > STALE_SECONDS
             except FileNotFoundError:
-                continue
-            if stale or not _alive(pid):
-                _unlink_quietly(path)
-                removed += 1
-        return removed
+                continue  # its writer just finished
+            if stale or not _alive(_writer_pid(name)):
+                found.append(name)
+        return found
+
+    def remove_leftovers(self) -> int:
+        """Delete the leftovers of crashed or killed writers; count them."""
+        found = self.leftovers()
+        for name in found:
+            _unlink_quietly(os.path.join(self.tmp, name))
+        return len(found)
+
+
+def _writer_pid(name: str) -> int:
+    """The pid in a temp name `up-<pid>-...`; 0 for anything else."""
+    if not name.startswith(TMP_PREFIX):
+        return 0
+    try:
+        return int(name[len(TMP_PREFIX):].split("-", 1)[0])
+    except ValueError:
+        return 0
 
 
 def _alive(pid: int) -> bool:
