@@ -2,7 +2,7 @@
 
 `create_app()` reads and validates every setting, refuses storage that would not survive the
 container (unless told ephemeral storage is fine), clears temp leftovers of earlier crashes, and
-wires the upload route, the probes and the JSON errors.
+wires the upload route, the probes, the JSON errors and the operator commands.
 """
 
 import io
@@ -46,7 +46,10 @@ class UploadRequest(Request):
         return io.BytesIO()
 
 
-def create_app(test_config=None):
+def create_app(test_config=None, serving=True):
+    """The app. `serving` (a server is about to take uploads) also refuses storage that would
+    not persist and clears temp leftovers; the operator commands pass False so that reading
+    the volume never changes it, and those that write check it themselves."""
     config = settings.load(os.environ, test_config)
     app = Flask(__name__)
     app.request_class = UploadRequest
@@ -60,10 +63,11 @@ def create_app(test_config=None):
     _configure_logging(config["LOG_LEVEL"])
 
     store = storage.from_config(config)
-    store.ensure_persistent(config["ALLOW_EPHEMERAL"])
-    removed = store.remove_leftovers()
-    if removed:
-        logging.getLogger(__name__).warning("removed %d temp leftovers", removed)
+    if serving:
+        store.ensure_persistent(config["ALLOW_EPHEMERAL"])
+        removed = store.remove_leftovers()
+        if removed:
+            logging.getLogger(__name__).warning("removed %d temp leftovers", removed)
     app.extensions["uploads.storage"] = store
     app.extensions["uploads.decode_slots"] = threading.BoundedSemaphore(config["DECODE_SLOTS"])
     app.extensions["uploads.limits"] = Limits(

@@ -49,6 +49,25 @@ def test_verify_and_du_through_the_flask_cli(tmp_path, images):
     assert "ERROR i/p/2025/10/avatar_1760877849691_broken.jpg" in result.stdout
 
 
+@pytest.mark.parametrize("args", [("verify",), ("du",), ("gc", "--referenced", "REFS"),
+                                  ("backup", "-o", "OUT")])
+def test_reading_commands_leave_the_volume_untouched(tmp_path, images, args):
+    """No start-up cleaning behind an operator's back: verify must see a leftover, and a
+    command that only reads never creates, deletes or changes anything on the volume."""
+    root = tmp_path / "root"
+    write(root, JPEG_KEY, images["jpg"])
+    write(root, ".tmp/up-999999999-dead", b"half a file")  # a writer that is long gone
+    (tmp_path / "refs.txt").write_text("/" + JPEG_KEY + "\n")
+    args = [str(tmp_path / "refs.txt") if a == "REFS" else str(tmp_path / "b.tar") if a == "OUT"
+            else a for a in args]
+    before = fingerprint(root)
+    result = flask(root, *args)
+    assert fingerprint(root) == before, result.stderr
+    if args[0] == "verify":
+        assert result.returncode == 1
+        assert ".tmp/up-999999999-dead" in result.stdout
+
+
 def test_backup_restore_through_the_flask_cli(tmp_path, images):
     root, other = tmp_path / "root", tmp_path / "other"
     write(root, JPEG_KEY, images["jpg"])

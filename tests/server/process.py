@@ -55,12 +55,15 @@ def server_env(root, port: int, run_dir, **settings) -> dict:
 
 
 def run_to_exit(root, workdir, command="gunicorn", **settings) -> subprocess.CompletedProcess:
-    """Run gunicorn (or `flask --app app routes`) where it is expected to refuse to start."""
+    """Run gunicorn (or `flask --app app migrate`) where it is expected to refuse to start."""
     run_dir = Path(workdir) / "run"
     run_dir.mkdir(parents=True, exist_ok=True)
     env = server_env(root, free_port(), run_dir, **settings)
+    old_tree = Path(workdir) / "old-public-i"
+    (old_tree / "p").mkdir(parents=True, exist_ok=True)
     args = {"gunicorn": [str(GUNICORN), "-c", "gunicorn.conf.py", "app:app"],
-            "flask": [str(Path(sys.executable).parent / "flask"), "--app", "app", "routes"]}
+            "flask": [str(Path(sys.executable).parent / "flask"), "--app", "app", "migrate",
+                      "--from", str(old_tree)]}  # a command that writes checks the storage
     proc = subprocess.Popen(args[command], cwd=PROJECT, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True, start_new_session=True)
     try:

@@ -20,6 +20,7 @@ import click
 from flask import current_app
 from PIL import Image
 
+from ..errors import ConfigError
 from ..images import BOMB_ERRORS, DECODE_ERRORS, FORMATS, sniff
 
 PUBLIC_TOP = "i"
@@ -42,8 +43,15 @@ class Entry:
         return stat.S_ISDIR(self.st.st_mode)
 
 
-def storage():
-    return current_app.extensions["uploads.storage"]
+def storage(writing: bool = False):
+    """The app's storage; for a command that writes, only once it is known to persist."""
+    store = current_app.extensions["uploads.storage"]
+    if writing:
+        try:
+            store.ensure_persistent(current_app.config["ALLOW_EPHEMERAL"])
+        except ConfigError as error:
+            raise click.ClickException(error.detail) from error
+    return store
 
 
 def walk(root: str, top: str = PUBLIC_TOP):

@@ -47,7 +47,7 @@ def gc(referenced, older_than, apply_, as_json, show_progress):
     if not keys:
         raise click.UsageError(f"{referenced.name} names no file under /i/; refusing to treat "
                                "every file as unreferenced")
-    store = storage()
+    store = storage(writing=apply_)
     cutoff = time.time() - grace
     candidates, kept_young, seen = [], 0, set()
     with progress(list(walk(store.root)), show_progress, "gc") as bar:

@@ -52,7 +52,7 @@ def migrate(source, dry_run, as_json, show_progress):
     conflict, 2 when SOURCE has neither p/ nor i/.
     """
     base, prefix = _layout(source)
-    store = storage()
+    store = storage(writing=not dry_run)
     limits = current_app.extensions["uploads.limits"]
     max_bytes = current_app.config["MAX_BYTES"]
     result = {"imported": [], "present": [], "conflicts": [], "rejected": [], "legacy": []}

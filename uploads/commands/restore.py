@@ -50,7 +50,7 @@ def restore(source, overwrite, check_only, as_json, show_progress):
     all is written and the command exits 1. Modes (permission bits) and times are restored.
     Exit 0 when every file of the archive is in place, 1 otherwise.
     """
-    store = storage()
+    store = storage(writing=not check_only)
     with _opened(source, store) as path:
         try:
             plan = _check(path, store)
