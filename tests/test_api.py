@@ -98,6 +98,14 @@ def test_photo_sized_dense_images_are_accepted(upload, fmt):
     assert response.status_code == 201, response.json
 
 
+def test_a_file_of_exactly_the_limit_with_text_fields_is_still_accepted(client, root):
+    """Only the file's own size decides a 413, whatever else the form carries."""
+    body, ctype = multipart([("note", None, None, b"n" * 300 * 1024),
+                             ("avatar", "a.jpg", "image/jpeg", _jpeg_padded_to(5 * MIB))])
+    response = client.post("/api/upload/avatar", data=body, content_type=ctype)
+    assert response.status_code == 201, response.json
+
+
 def test_far_too_large_body_is_413_before_parsing(client, root):
     body = b"x" * (7 * MIB)
     response = client.post("/api/upload/avatar", data=body,
@@ -124,7 +132,10 @@ def test_far_too_large_body_is_413_before_parsing(client, root):
     (lambda c: c.post("/api/upload/avatar", data=make_image(), content_type="image/jpeg"),
      "not_multipart"),
     (lambda c: c.post("/api/upload/avatar", data=b"--zz\r\nbroken",
-                      content_type="multipart/form-data; boundary=zz"), "no_file"),
+                      content_type="multipart/form-data; boundary=zz"), "malformed_form"),
+    (lambda c: c.post("/api/upload/avatar", data=multipart(
+        [("avatar", "caf\udce9.jpg", "image/jpeg", make_image())])[0],
+        content_type="multipart/form-data; boundary=uploads-test-boundary"), "malformed_form"),
 ])
 def test_malformed_requests_are_400(client, root, make_request, code):
     response = make_request(client)

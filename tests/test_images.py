@@ -73,6 +73,14 @@ def test_icc_profile_is_kept():
         assert _open(stored).info.get("icc_profile") == icc, fmt
 
 
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG", "WEBP"])
+def test_an_icc_slot_holding_something_else_is_dropped(fmt):
+    payload = b"<script>alert(1)</script>" * 10
+    stored = normalise(make_image(fmt, icc_profile=payload), LIMITS).data
+    assert b"<script" not in stored
+    assert _open(stored).info.get("icc_profile") is None
+
+
 def test_an_appended_script_payload_does_not_survive():
     payload = b"<script>alert(document.cookie)</script>"
     for fmt in ("JPEG", "PNG", "WEBP"):

@@ -21,7 +21,7 @@ def test_edge_messages_match_the_app(lang, status, body):
     code = re.search(r'"code": "([a-z_]+)"', body).group(1)
     text = re.search(r'"error": "(.*?)", "code"', body).group(1).replace("\\'", "'")
     assert code in MESSAGES
-    expected = message(code, lang, limit="$1$2")
+    expected = message(code, lang, limit="$1$2", rate="$1", burst="$2")
     unit = "octets" if lang == "fr" else "bytes"
     assert text in (expected, message(code, lang, limit=f"$1 {unit}"))
 

@@ -11,6 +11,7 @@ import os
 import threading
 
 from flask import Flask, Request
+from PIL import Image
 from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.utils import cached_property
@@ -19,11 +20,13 @@ from werkzeug.wsgi import LimitedStream, get_input_stream
 from . import api, commands, errors, settings, storage
 from .images import Limits
 
-MULTIPART_OVERHEAD = 256 * 1024  # headers and boundaries around the one file part
 MAX_FORM_PARTS = 8
 # Non-file fields (the client sends none). werkzeug also bounds its parser's buffer with this,
 # and that buffer takes 64 KiB reads on top of what it holds: keep it well above one read.
 MAX_FORM_MEMORY = 512 * 1024
+# The body may hold a file of exactly MAX_BYTES plus every text field allowed, plus framing:
+# whatever the multipart overhead, only the file's own size decides a 413.
+MULTIPART_OVERHEAD = MAX_FORM_MEMORY + 64 * 1024
 
 
 class UploadRequest(Request):
@@ -31,6 +34,11 @@ class UploadRequest(Request):
     when a client disconnects, and no second copy before Pillow reads it. Reads the body to
     exactly its Content-Length: gunicorn ends the input itself, so werkzeug would otherwise
     take a body cut short by a vanished client as complete."""
+
+    def make_form_data_parser(self):
+        parser = super().make_form_data_parser()
+        parser.silent = False  # a body werkzeug cannot parse is a malformed form, not "no file"
+        return parser
 
     @cached_property
     def stream(self):
@@ -69,6 +77,7 @@ def create_app(test_config=None, serving=True):
         if removed:
             logging.getLogger(__name__).warning("removed %d temp leftovers", removed)
     app.extensions["uploads.storage"] = store
+    Image.MAX_IMAGE_PIXELS = config["MAX_PIXELS"]  # Pillow's own bomb check: the same cap
     app.extensions["uploads.decode_slots"] = threading.BoundedSemaphore(config["DECODE_SLOTS"])
     app.extensions["uploads.limits"] = Limits(
         max_pixels=config["MAX_PIXELS"], max_input_side=config["MAX_INPUT_SIDE"],

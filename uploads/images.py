@@ -14,7 +14,7 @@ import io
 import struct
 from dataclasses import dataclass
 
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageCms, UnidentifiedImageError
 
 from .errors import ImageTooLarge, InvalidImage, UnsupportedFormat
 
@@ -25,6 +25,7 @@ FORMATS = {
     "WEBP": ("webp", "image/webp"),
 }
 ORIENTATION_TAG = 0x0112
+MAX_ICC_BYTES = 1 << 20  # real profiles are a few KB; display profiles rarely over 100 KB
 TRANSPOSE = {
     2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180,
     4: Image.Transpose.FLIP_TOP_BOTTOM, 5: Image.Transpose.TRANSPOSE,
@@ -86,7 +87,7 @@ def normalise(source: bytes | io.BytesIO, limits: Limits) -> Normalised:
         raise _too_large(limits, str(exc)) from exc
     except DECODE_ERRORS as exc:
         raise InvalidImage(f"{fmt}: {exc}") from exc
-    icc = im.info.get("icc_profile")
+    icc = _valid_icc(im.info.get("icc_profile"))
     transparency = im.info.get("transparency")
     if max(im.size) > limits.max_side:  # scale first: the rotation then moves fewer pixels
         if im.mode in ("P", "1"):
@@ -102,6 +103,17 @@ def normalise(source: bytes | io.BytesIO, limits: Limits) -> Normalised:
         raise InvalidImage(f"{fmt} re-encode: {exc}") from exc
     ext, content_type = FORMATS[fmt]
     return Normalised(out.getvalue(), ext, content_type, im.width, im.height)
+
+
+def _valid_icc(icc: bytes | None) -> bytes | None:
+    """The ICC profile, carried over only if it is one: an arbitrary payload can hide there."""
+    if not icc or len(icc) > MAX_ICC_BYTES:
+        return None
+    try:
+        ImageCms.ImageCmsProfile(io.BytesIO(icc))
+    except (OSError, ValueError, TypeError):
+        return None
+    return icc
 
 
 def _check_size(size: tuple[int, int], limits: Limits) -> None:

@@ -57,9 +57,10 @@ MESSAGES: dict[str, dict[str, str]] = {
         "fr": "Méthode non autorisée",
         "en": "Method not allowed",
     },
-    "rate_limited": {
-        "fr": "Trop d'envois, réessayez dans un instant",
-        "en": "Too many uploads, try again shortly",
+    "rate_limited": {  # answered by the edge, which knows the rate and the burst
+        "fr": "Trop d'envois : {rate} par minute au plus, {burst} d'affilée ; réessayez dans "
+              "un instant",
+        "en": "Too many uploads: at most {rate} a minute, {burst} in a row; try again shortly",
     },
     "storage_unavailable": {
         "fr": "Stockage indisponible, réessayez plus tard",
@@ -70,8 +71,8 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "Service temporarily unavailable, try again shortly",
     },
     "storage_full": {
-        "fr": "Stockage plein : moins de {free} disponibles",
-        "en": "Storage full: less than {free} available",
+        "fr": "Stockage plein : plus assez de place sur le volume (réserve : {free})",
+        "en": "Storage full: not enough space left on the volume (reserve: {free})",
     },
     "internal_error": {
         "fr": "Erreur interne du serveur",

@@ -182,11 +182,24 @@ def _cross_checks(config: dict) -> list[str]:
         problems.append("UPLOADS_AUTH=jwt needs UPLOADS_JWT_SECRET or UPLOADS_JWT_PUBLIC_KEY")
     if config["JWT_SECRET"] and config["JWT_PUBLIC_KEY"]:
         problems.append("set UPLOADS_JWT_SECRET or UPLOADS_JWT_PUBLIC_KEY, not both")
+    if config["JWT_PUBLIC_KEY"] and not _is_public_key(config["JWT_PUBLIC_KEY"]):
+        problems.append("UPLOADS_JWT_PUBLIC_KEY is not a PEM RSA or EC public key")
     if config["JWT_SECRET"] and len(config["JWT_SECRET"]) < 32:
         problems.append("UPLOADS_JWT_SECRET must be at least 32 characters")
     if config["TRUSTED_HOPS"] and not config["TRUSTED_PROXIES"]:
         problems.append("UPLOADS_TRUSTED_HOPS needs UPLOADS_TRUSTED_PROXIES, whose header it reads")
     return problems
+
+
+def _is_public_key(pem: str) -> bool:
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
+    from cryptography.hazmat.primitives.serialization import load_pem_public_key
+
+    try:
+        key = load_pem_public_key(pem.encode())
+    except (ValueError, TypeError):
+        return False
+    return isinstance(key, rsa.RSAPublicKey | ec.EllipticCurvePublicKey)
 
 
 def markdown_table() -> str:
