@@ -52,6 +52,8 @@ def test_rejects_are_listed_and_fail_the_run(app, root, cli_json, old_public_i, 
         "p/2025/10/avatar_1760000000000_lie000.jpg": images["png"],
         "p/2025/10/notes.txt": b"hello",
         "p/2025/10/.DS_Store": b"\0\0\0\1Bud1",
+        "p/2025/10/avatar_1760000000000_upper0.JPG": images["jpg"],  # nginx: 404
+        "p/2025/10/.avatar_1760000000000_hidden.jpg": images["jpg"],  # nginx: 404
     }
     for rel, data in bad.items():
         write(old_public_i, rel, data)
@@ -62,6 +64,8 @@ def test_rejects_are_listed_and_fail_the_run(app, root, cli_json, old_public_i, 
     assert set(rejected) == {"i/" + rel for rel in bad} | {"i/p/2025/10/avatar_link.jpg"}
     assert "cannot decode" in rejected["i/p/2025/10/avatar_1760000000000_trunc0.jpg"]
     assert "links are not followed" in rejected["i/p/2025/10/avatar_link.jpg"]
+    assert "lower-case" in rejected["i/p/2025/10/avatar_1760000000000_upper0.JPG"]
+    assert "hidden" in rejected["i/p/2025/10/.avatar_1760000000000_hidden.jpg"]
     assert doc["counts"]["imported"] == 4, "the good files still go in"
     for rel in bad:
         assert not (root / "i" / rel).exists()

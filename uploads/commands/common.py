@@ -82,6 +82,11 @@ def image_problem(data: bytes, name: str, limits) -> str | None:
     ext = FORMATS[fmt][0]
     if not name.lower().endswith("." + ext):
         return f"{fmt} content but the name does not end in .{ext}"
+    # What nginx will not serve would be a 404 for users: say so instead of importing it.
+    if not name.endswith("." + ext):
+        return f"the static server serves only lower-case .{ext} names"
+    if os.path.basename(name).startswith("."):
+        return "the static server does not serve hidden (dot) names"
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)

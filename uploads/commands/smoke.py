@@ -82,6 +82,7 @@ def _request(state, method, url, body=None, headers=None):
 
 def _upload(state):
     im = Image.frombytes("RGB", (SIDE, SIDE), os.urandom(SIDE * SIDE * 3))
+    state["pixels"] = im.tobytes()  # PNG is lossless and the side under the cap: same pixels
     out = io.BytesIO()
     im.save(out, "PNG")
     boundary = "smoke" + secrets.token_hex(12)
@@ -119,7 +120,9 @@ def _get(state):
         if im.size != (data["width"], data["height"]):
             raise Failed(f"served image is {im.size}, the app said "
                          f"{data['width']}x{data['height']}")
-    return f"200 {len(body)} bytes, {fmt} decodes, {im.width}x{im.height}"
+        if im.convert("RGB").tobytes() != state["pixels"]:
+            raise Failed("the served image's pixels differ from the uploaded ones")
+    return f"200 {len(body)} bytes, {fmt} decodes to the uploaded pixels, {im.width}x{im.height}"
 
 
 def _headers(state):
