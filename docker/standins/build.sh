@@ -14,7 +14,7 @@ CACHE=${UPLOADS_STANDIN_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/uploads-standins}
 MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 LABEL=uploads.standin
 
-TRAEFIK_IMAGE=traefik:v3
+TRAEFIK_IMAGE=traefik:v3.7
 NGINX_IMAGE=nginx:1.27-alpine
 PYTHON_IMAGE=python:3.12-slim-bookworm
 ALPINE_IMAGE=alpine:latest

@@ -1,5 +1,6 @@
 """The compose file as Compose itself reads it (the real Go binary, no engine needed): the
-hardening, the one volume, and the refusal to start before authentication is chosen."""
+hardening, the one volume, the refusal to start before the operator has chosen, and every
+setting of the app's table reaching the app."""
 
 import json
 import os
@@ -11,13 +12,21 @@ import compose
 import pytest
 from harness import COMPOSE_FILE, REPO
 
+from uploads.settings import SETTINGS as APP_SETTINGS
+
 BINARY = Path(compose.__file__).parent / "docker-compose"
 SETTINGS = {"UPLOADS_AUTH": "none", "UPLOADS_PUBLIC_BASE_URL": "https://example.com"}
 
 
-def config(settings, *args):
+# Fixed by the compose file whatever .env says: the volume's mount point, the app's listen
+# address, and never an ephemeral root.
+FIXED = {"ROOT": "/data", "BIND": "0.0.0.0:8000", "ALLOW_EPHEMERAL": "false"}
+REQUIRED = ("AUTH", "PUBLIC_BASE_URL")
+
+
+def config(settings, *args, env_file=os.devnull):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("UPLOADS_", "COMPOSE_"))}
-    return subprocess.run([str(BINARY), "-f", str(COMPOSE_FILE), "--env-file", os.devnull,
+    return subprocess.run([str(BINARY), "-f", str(COMPOSE_FILE), "--env-file", str(env_file),
                            "config", *args], env={**env, **settings}, capture_output=True,
                           text=True, timeout=60, cwd=REPO)
 
@@ -36,6 +45,77 @@ def test_refuses_until_the_operator_sets(missing):
     assert f"required variable {missing} is missing a value" in done.stderr
 
 
+def test_the_example_env_file_refuses_until_the_public_url_is_set():
+    """`cp .env.example .env` plus a mode must not start a site that hands out someone
+    else's URLs: the public origin has no value in the example."""
+    done = config({"UPLOADS_AUTH": "none"}, "--quiet", env_file=REPO / ".env.example")
+    assert done.returncode != 0
+    assert "required variable UPLOADS_PUBLIC_BASE_URL is missing a value" in done.stderr
+    done = config({"UPLOADS_AUTH": "none", "UPLOADS_PUBLIC_BASE_URL": "https://avatars.test"},
+                  "--format", "json", env_file=REPO / ".env.example")
+    assert done.returncode == 0, done.stderr
+    app = json.loads(done.stdout)["services"]["app"]["environment"]
+    assert app["UPLOADS_PUBLIC_BASE_URL"] == "https://avatars.test"
+
+
+def test_every_app_setting_reaches_the_app_with_its_default(project):
+    """Drift check against the app's own table: each setting is passed through with the
+    table's default (or fixed by the deployment); a new row fails here until it is."""
+    app = project["services"]["app"]["environment"]
+    for setting in APP_SETTINGS:
+        name = "UPLOADS_" + setting.name
+        if setting.name in FIXED:
+            assert app.get(name) == FIXED[setting.name], name
+        elif setting.name in REQUIRED:
+            assert app.get(name) == SETTINGS[name], name
+        elif not setting.edge:
+            assert app.get(name) == setting.default, name
+
+
+def test_every_app_setting_is_taken_from_the_env_file():
+    operator = {"UPLOADS_" + s.name: f"operator-{s.name.lower()}" for s in APP_SETTINGS
+                if not s.edge and s.name not in FIXED}
+    done = config(operator, "--format", "json")
+    assert done.returncode == 0, done.stderr
+    app = json.loads(done.stdout)["services"]["app"]["environment"]
+    for name, value in operator.items():
+        assert app.get(name) == value, name
+    for name, value in FIXED.items():
+        assert app["UPLOADS_" + name] == value, name
+
+
+def test_the_example_env_file_names_every_variable_compose_reads():
+    used = set(re.findall(r"\$\{(UPLOADS_\w+)", COMPOSE_FILE.read_text()))
+    example = (REPO / ".env.example").read_text()
+    named = set(re.findall(r"^#?(UPLOADS_\w+)=", example, re.M))
+    assert used - named == set()
+    assert {"UPLOADS_ACME_CA_SERVER", "UPLOADS_JWT_LEEWAY"} <= named
+
+
+def test_https_settings_reach_the_app_which_refuses_half_of_them():
+    """Compose cannot say "a domain, but only with HTTPS on": the app checks it at start-up,
+    and traefik waits for a healthy app, so a half-configured HTTPS never comes up."""
+    https = {"UPLOADS_HTTPS": "true", "UPLOADS_DOMAIN": "avatars.test",
+             "UPLOADS_ACME_EMAIL": "ops@avatars.test"}
+    done = config({**SETTINGS, **https}, "--format", "json")
+    assert done.returncode == 0, done.stderr
+    services = json.loads(done.stdout)["services"]
+    for name, value in https.items():
+        assert services["app"]["environment"][name] == value, name
+    assert services["traefik"]["depends_on"]["app"]["condition"] == "service_healthy"
+
+
+def test_https_is_off_unless_asked_for(project):
+    app = project["services"]["app"]["environment"]
+    assert (app["UPLOADS_HTTPS"], app["UPLOADS_DOMAIN"], app["UPLOADS_ACME_EMAIL"]) == \
+        ("false", "", "")
+    assert "--entryPoints.web.http.tls=false" in project["services"]["traefik"]["command"]
+
+
+def test_traefik_is_pinned_to_the_minor_its_configuration_needs(project):
+    assert project["services"]["traefik"]["image"] == "traefik:v3.7"
+
+
 def test_only_the_edge_publishes_a_port(project):
     services = project["services"]
     assert sorted(services) == ["app", "static", "traefik"]
@@ -49,6 +129,8 @@ def test_every_service_is_hardened(project):
         assert spec["read_only"] is True, name
         assert "no-new-privileges:true" in spec["security_opt"], name
         assert spec["cap_drop"] == ["ALL"], name
+        # Traefik listens on 8080/8082 inside its container: no service needs a capability.
+        assert "cap_add" not in spec, name
         assert spec["healthcheck"]["test"][0] == "CMD", name
         assert "curl" not in spec["healthcheck"]["test"], name
         for mount in spec.get("volumes", []):

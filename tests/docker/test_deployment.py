@@ -38,7 +38,7 @@ def assert_all_served(deployment):
 
 def test_compose_names_only_images_present_here(deployment):
     images = deployment.compose("config", "--images").stdout.split()
-    assert sorted(images) == sorted([APP_IMAGE, "nginx:1.27-alpine", "traefik:v3"])
+    assert sorted(images) == sorted([APP_IMAGE, "nginx:1.27-alpine", "traefik:v3.7"])
 
 
 def test_uploads_are_served_by_nginx_from_the_volume(deployment):
