@@ -6,19 +6,31 @@ them, without Docker and without starting the app.
 - Traefik started on a free loopback port with the local copy of `traefik/traefik.yml` and the
   templated routes in `traefik/dynamic/`, once with the defaults and once with other settings:
   it must answer /ping, route /i/ and /api/upload/ (a 502 from Traefik, since no upstream is
-  running, proves the router exists; an unknown route would be a 404) and log no error.
+  running, proves the router exists; an unknown route would be a 404) and log no error;
+- Traefik started with the compose file's own `command:` arguments and environment (as the Go
+  compose binary renders them), plain HTTP and HTTPS (ACME pointed at a closed loopback port),
+  with only the listen addresses, the dynamic folder and the certificate store swapped: /ping
+  on the health entry point, and the same routes.
 """
 
+import json
 import os
 import re
+import ssl
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 from . import configs
 from .stack import _get, _nginx, _tool, free_port
+
+COMPOSE_FILE = configs.REPO / "docker-compose.traefik.yml"
+COMPOSE_VARIANTS = ({}, {"UPLOADS_HTTPS": "true", "UPLOADS_DOMAIN": "uploads.test",
+                         "UPLOADS_ACME_EMAIL": "ops@uploads.test"})
 
 VARIANTS = (
     {},
@@ -73,6 +85,93 @@ def _wait_for_routes(proc, url: str):
     return None
 
 
+def compose_traefik(work: Path, settings: dict) -> tuple[list[str], dict]:
+    """The traefik service's command and environment, as `docker compose config` renders them
+    from a throwaway env file."""
+    import compose
+
+    env_file = work / "compose.env"
+    env_file.write_text("".join(f"{k}={v}\n" for k, v in settings.items()))
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("UPLOADS_", "COMPOSE_"))}
+    done = subprocess.run([str(Path(compose.__file__).parent / "docker-compose"), "-f",
+                           str(COMPOSE_FILE), "--env-file", str(env_file), "config", "--format",
+                           "json"], env=env, capture_output=True, text=True, timeout=60,
+                          cwd=configs.REPO, check=False)
+    if done.returncode != 0:
+        raise SystemExit(f"docker compose config failed:\n{done.stderr}")
+    service = json.loads(done.stdout)["services"]["traefik"]
+    return service["command"], service.get("environment") or {}
+
+
+def _swap_arg(args: list[str], old: str, new: str) -> list[str]:
+    if args.count(old) != 1:
+        raise SystemExit(f"{COMPOSE_FILE.name}: expected the argument {old!r} exactly once")
+    return [new if a == old else a for a in args]
+
+
+def check_compose_traefik(work: Path, https: dict) -> None:
+    port, health, dead = free_port(), free_port(), free_port()
+    settings = {"UPLOADS_AUTH": "none", "UPLOADS_PUBLIC_BASE_URL": "http://127.0.0.1", **https}
+    if https:
+        settings["UPLOADS_ACME_CA_SERVER"] = f"https://127.0.0.1:{dead}/directory"
+    args, service_env = compose_traefik(work, settings)
+    for old, new in ((":8080", f"127.0.0.1:{port}"), (":8082", f"127.0.0.1:{health}")):
+        name = "web" if old == ":8080" else "health"
+        args = _swap_arg(args, f"--entryPoints.{name}.address={old}",
+                         f"--entryPoints.{name}.address={new}")
+    args = _swap_arg(args, "--providers.file.directory=/etc/traefik/dynamic",
+                     f"--providers.file.directory={configs.TRAEFIK_DYNAMIC}")
+    store = "--certificatesResolvers.letsencrypt.acme.storage="
+    args = _swap_arg(args, f"{store}/letsencrypt/acme.json", f"{store}{work}/acme.json")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("UPLOADS_", "TRAEFIK_"))}
+    env.update(service_env, UPLOADS_APP_URL=f"http://127.0.0.1:{dead}",
+               UPLOADS_STATIC_URL=f"http://127.0.0.1:{dead}")
+    label = "HTTPS" if https else "HTTP"
+    log = work / f"traefik-compose-{label}.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen([_tool("traefik"), *args], env=env, stdout=out,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        scheme = "https" if https else "http"
+        answers = _wait_for_compose_routes(proc, f"http://127.0.0.1:{health}",
+                                           f"{scheme}://127.0.0.1:{port}")
+    finally:
+        proc.terminate()
+        proc.wait(timeout=15)
+    text = ANSI.sub("", log.read_text(errors="replace"))
+    # With HTTPS the ACME server is unreachable on purpose: its errors are expected.
+    errors = [line for line in text.splitlines()
+              if (" ERR " in line or '"level":"error"' in line)
+              and not (https and "acme" in line.lower())]
+    if answers is None or errors:
+        raise SystemExit(f"Traefik did not load the compose file's arguments ({label}):\n"
+                         + "\n".join(errors or text.splitlines()[-20:]))
+    print(f"ok   traefik runs {COMPOSE_FILE.name}'s command ({label}): {answers}")
+
+
+def _status(url: str) -> int:
+    context = ssl.create_default_context()
+    context.check_hostname, context.verify_mode = False, ssl.CERT_NONE  # Traefik's own cert
+    try:
+        with urllib.request.urlopen(url, timeout=2, context=context) as answer:  # noqa: S310
+            return answer.status
+    except urllib.error.HTTPError as error:
+        return error.code
+    except OSError:
+        return 0
+
+
+def _wait_for_compose_routes(proc, health: str, url: str):
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and proc.poll() is None:
+        answers = [_status(health + "/ping"), _status(url + "/i/x.jpg"),
+                   _status(url + "/api/upload/avatar")]
+        if answers == [200, 502, 502]:
+            return dict(zip(("/ping (health)", "/i/", "/api/upload/"), answers, strict=True))
+        time.sleep(0.2)
+    return None
+
+
 def main() -> int:
     with tempfile.TemporaryDirectory(prefix="uploads-check-") as tmp:
         work = Path(tmp)
@@ -89,6 +188,8 @@ def main() -> int:
         check_nginx(local, work, "the local stack's main config + nginx/locations.conf")
         for overrides in VARIANTS:
             check_traefik(work, overrides)
+        for https in COMPOSE_VARIANTS:
+            check_compose_traefik(work, https)
     return 0
 
 
