@@ -152,3 +152,31 @@ def test_the_upload_page_is_served_and_revalidated(stack):
     assert "frame-ancestors 'none'" in answer.headers["Content-Security-Policy"]
     bare = requests.get(stack.url + "/uploads", allow_redirects=False, timeout=10)
     assert bare.status_code == 301 and bare.headers["Location"] == "/uploads/"
+
+
+@pytest.mark.parametrize("folder", ["existing", "new"])
+def test_a_file_written_after_a_404_is_served_at_once(stack, stored, folder):
+    """nginx keeps open file descriptors but never a miss (`open_file_cache_errors off`): a file
+    that was asked for before it existed is served as soon as it is on disk."""
+    if folder == "existing":
+        month = (stack.root / stored["JPEG"]["path"].lstrip("/")).parent
+    else:
+        month = stack.root / "i" / "p" / "2001" / "01"
+        assert not month.exists()
+    target = month / "avatar_978307200000_fresh1.jpg"
+    url = stack.url + "/" + target.relative_to(stack.root).as_posix()
+    for _ in range(2):  # the second miss would be answered from the cache, if misses were kept
+        assert_json_error(requests.get(url, timeout=10), 404, "not_found")
+
+    data = make_image("JPEG", size=(24, 16))
+    staging = stack.root / ".tmp" / f"fresh-{folder}.jpg"
+    staging.parent.mkdir(exist_ok=True)
+    staging.write_bytes(data)
+    staging.chmod(0o644)
+    month.mkdir(mode=0o755, parents=True, exist_ok=True)
+    staging.replace(target)  # as the app stores: written aside, then renamed into place
+
+    answer = requests.get(url, timeout=10)
+    assert answer.status_code == 200
+    assert answer.content == data
+    assert answer.headers["Content-Type"] == "image/jpeg"
