@@ -90,6 +90,12 @@ def test_the_example_env_file_names_every_variable_compose_reads():
     named = set(re.findall(r"^#?(UPLOADS_\w+)=", example, re.M))
     assert used - named == set()
     assert {"UPLOADS_ACME_CA_SERVER", "UPLOADS_JWT_LEEWAY"} <= named
+    # The values shown are the app's own defaults, so copying the example changes nothing.
+    shown = dict(re.findall(r"^(UPLOADS_\w+)=(.*)$", example, re.M))
+    for setting in APP_SETTINGS:
+        name = "UPLOADS_" + setting.name
+        if setting.name not in REQUIRED and name in shown:
+            assert shown[name] == setting.default, name
 
 
 def test_https_settings_reach_the_app_which_refuses_half_of_them():
