@@ -85,7 +85,8 @@ def test_a_slow_client_is_cut_off_at_the_read_timeout_and_never_holds_a_worker(s
     side.join()
 
     assert seconds is not None, "the edge let a slow client hold the connection"
-    assert seconds < read_timeout * 8
+    # Cut off by the read timeout itself (measured: 4.00 s for 4s), not by some later limit.
+    assert read_timeout - 0.5 <= seconds <= read_timeout + 2, seconds
     status, _headers, _body = parse(answer)
     assert status == 0 or status >= 400  # cut off, never a success
     assert during["status"] == 201
