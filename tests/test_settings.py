@@ -34,6 +34,7 @@ def test_a_bad_value_stops_start_up_naming_the_variable(name, value):
     ({"UPLOADS_AUTH": "jwt", "UPLOADS_JWT_SECRET": "short"}, "at least 32"),
     ({"UPLOADS_JWT_SECRET": "s" * 40, "UPLOADS_JWT_PUBLIC_KEY": "k"}, "not both"),
     ({"UPLOADS_TRUSTED_HOPS": "1"}, "needs UPLOADS_TRUSTED_PROXIES"),
+    ({"UPLOADS_HTTPS": "true", "UPLOADS_DOMAIN": "example.com"}, "needs UPLOADS_DOMAIN and"),
     ({"UPLOADS_AUTH": "jwt", "UPLOADS_JWT_PUBLIC_KEY": "-----BEGIN PUBLIC KEY-----\nnope"},
      "not a PEM RSA or EC public key"),
 ])

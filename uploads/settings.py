@@ -150,6 +150,10 @@ SETTINGS: tuple[Setting, ...] = (
             "With `TRUSTED_PROXIES`: the client is this many places from the right of "
             "X-Forwarded-For (0 or 1: the peer the load balancer saw).",
             _int(0, 5), edge=True),
+    Setting("HTTPS", "false", "The edge speaks TLS with a Let's Encrypt certificate (compose).",
+            _bool, edge=True),
+    Setting("DOMAIN", "", "Host name of the certificate (with `HTTPS=true`).", edge=True),
+    Setting("ACME_EMAIL", "", "Let's Encrypt account e-mail (with `HTTPS=true`).", edge=True),
     Setting("CORS_ORIGINS", "",
             "Comma-separated origins allowed to upload from a browser (answered at the edge).",
             _origins, edge=True),
@@ -182,6 +186,9 @@ def _cross_checks(config: dict) -> list[str]:
         problems.append("UPLOADS_AUTH=jwt needs UPLOADS_JWT_SECRET or UPLOADS_JWT_PUBLIC_KEY")
     if config["JWT_SECRET"] and config["JWT_PUBLIC_KEY"]:
         problems.append("set UPLOADS_JWT_SECRET or UPLOADS_JWT_PUBLIC_KEY, not both")
+    if config["HTTPS"] and not (config["DOMAIN"] and config["ACME_EMAIL"]):
+        problems.append("UPLOADS_HTTPS=true needs UPLOADS_DOMAIN and UPLOADS_ACME_EMAIL "
+                        "(without them Traefik serves its own default certificate)")
     if config["JWT_PUBLIC_KEY"] and not _is_public_key(config["JWT_PUBLIC_KEY"]):
         problems.append("UPLOADS_JWT_PUBLIC_KEY is not a PEM RSA or EC public key")
     if config["JWT_SECRET"] and len(config["JWT_SECRET"]) < 32:
