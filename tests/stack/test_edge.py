@@ -101,6 +101,8 @@ def test_the_rate_limit_answers_429_after_its_burst(make_stack):
         assert answer.status_code == 429
         assert answer.headers["Content-Type"].startswith("application/json")
         assert answer.json()["code"] == "rate_limited"
+        assert "1 par minute" in answer.json()["error"]  # the limit is named
+        assert "3 d'affilée" in answer.json()["error"]
     stored = list((limited.root / "i").rglob("*.jpg"))
     assert len(stored) == 3
     # Images are never rate limited.
