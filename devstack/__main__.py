@@ -44,7 +44,10 @@ def main() -> int:
     signal.signal(signal.SIGINT, _stop)
     port = int(os.environ.get("UPLOADS_PORT", "8080"))
     root = REPO / os.environ.get("UPLOADS_ROOT", "static_root")  # absolute stays absolute
-    run_dir = REPO / "var" / "devstack"
+    # Logs and generated configs; `--run-dir DIR` keeps a second runner's apart (the tests).
+    args = sys.argv[1:]
+    run_dir = REPO / (args[1] if args[:1] == ["--run-dir"] and len(args) == 2
+                      else "var/devstack")
     stack = Stack(root=root, port=port, run_dir=run_dir)
     try:
         stack.start()

@@ -2,9 +2,9 @@
 and that anyone may upload, an upload through the printed URL works, and Ctrl-C or SIGTERM
 stops it cleanly with nothing left running.
 
-The runner writes its logs and generated configs to var/devstack/ in the checkout (it takes no
-run folder from the environment), so leftovers are found by what is ours alone: the processes
-it started (recorded while it runs) and any process that names this test's storage root.
+The runner writes its logs and generated configs to the test's own run folder (`--run-dir`);
+leftovers are found by what is ours alone: the processes it started (recorded while it runs)
+and any process that names this test's storage root.
 """
 
 import os
@@ -99,7 +99,8 @@ def devstack(tmp_path):
     env.update(UPLOADS_PORT=str(port), UPLOADS_ROOT=str(root), UPLOADS_ALLOW_EPHEMERAL="true",
                UPLOADS_MIN_FREE_BYTES="0")
     stderr = open(tmp_path / "stderr.log", "wb")  # noqa: SIM115 (closed below)
-    proc = subprocess.Popen([sys.executable, "-m", "devstack"], cwd=REPO, env=env,
+    proc = subprocess.Popen([sys.executable, "-m", "devstack", "--run-dir", str(tmp_path / "run")],
+                            cwd=REPO, env=env,
                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=stderr,
                             start_new_session=True)
     yield proc, port, root
