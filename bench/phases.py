@@ -8,6 +8,8 @@ import sys
 import time
 from dataclasses import dataclass
 
+from devstack.stack import children
+
 from . import servers, wrk
 from .floor import Floor
 from .report import Table, median, percentile
@@ -151,13 +153,13 @@ def uploading(plan: Plan, stack, images: dict[str, tuple[str, str]], floors: Flo
 def memory(plan: Plan, stack, image: str, table: Table) -> None:
     """Peak RSS (VmHWM, reset first) of each gunicorn worker during a burst of 5 MiB uploads."""
     master = stack.procs["gunicorn"].pid
-    workers = servers.children(master)
+    workers = children(master)
     edge = stack.procs["traefik"].pid
     for pid in workers + [edge]:
         servers.reset_peak(pid)
     result = upload(plan, stack.port, image, connections=8, seconds=30,
                     max_requests=plan.burst_requests, min_requests=plan.burst_requests)
-    after = servers.children(master)
+    after = children(master)
     if after != workers:
         raise RuntimeError(f"gunicorn workers changed during the burst: {workers} -> {after}")
     failed = failures([result])

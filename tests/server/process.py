@@ -8,7 +8,6 @@ loopback port, its own root and its own control-socket folder, and is stopped wi
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -16,32 +15,12 @@ from pathlib import Path
 
 import requests
 
+from devstack.stack import children, free_port
+
 PROJECT = Path(__file__).resolve().parents[2]
 GUNICORN = Path(sys.executable).parent / "gunicorn"
 START_SECONDS = 20
 STOP_SECONDS = 30
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def children(pid: int) -> list[int]:
-    """Pids whose parent is `pid`, read from /proc (the workers of a gunicorn master)."""
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            stat = Path("/proc", entry, "stat").read_text()
-        except OSError:
-            continue
-        fields = stat.rsplit(")", 1)[1].split()
-        if int(fields[1]) == pid and fields[0] != "Z":
-            found.append(int(entry))
-    return found
 
 
 def server_env(root, port: int, run_dir, **settings) -> dict:
