@@ -35,21 +35,26 @@ class LocalStorage(Storage):
             raise StorageFull(f"free space below {self.min_free} bytes")
         tmp_path = None
         try:
-            os.makedirs(self.tmp, mode=0o700, exist_ok=True)
-            fd, tmp_path = tempfile.mkstemp(prefix=f"{TMP_PREFIX}{os.getpid()}-", dir=self.tmp)
+            try:
+                fd, tmp_path = self._temp_file()
+            except FileNotFoundError:  # first write on this volume
+                os.makedirs(self.tmp, mode=0o700, exist_ok=True)
+                fd, tmp_path = self._temp_file()
             with os.fdopen(fd, "wb") as out:
                 out.write(data)
                 out.flush()
                 os.fsync(out.fileno())
                 os.fchmod(out.fileno(), 0o644)
             folder = os.path.dirname(final)
-            self._make_dirs(folder)
             try:
                 os.link(tmp_path, final)
-            except FileExistsError:
-                return False
+            except FileNotFoundError:  # first file of the month: make the folders, once
+                self._make_dirs(folder)
+                os.link(tmp_path, final)
             _fsync_dir(folder)
             return True
+        except FileExistsError:
+            return False  # the name is taken: never replaced
         except OSError as exc:
             if exc.errno in FULL_ERRNOS:
                 raise StorageFull(str(exc)) from exc
@@ -80,6 +85,9 @@ class LocalStorage(Storage):
         if parts[0] != "i" or any(p in ("", ".", "..") or "\0" in p for p in parts):
             raise ValueError(f"invalid storage key {key!r}")
         return os.path.join(self.root, *parts)
+
+    def _temp_file(self) -> tuple[int, str]:
+        return tempfile.mkstemp(prefix=f"{TMP_PREFIX}{os.getpid()}-", dir=self.tmp)
 
     def _make_dirs(self, folder: str) -> None:
         rel = os.path.relpath(folder, self.root).split(os.sep)
