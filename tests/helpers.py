@@ -3,6 +3,8 @@
 import io
 import os
 
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from PIL import Image
 
 
@@ -36,3 +38,12 @@ def multipart(parts, boundary="uploads-test-boundary"):
         chunks += [head.encode("utf-8", "surrogateescape"), b"\r\n", data, b"\r\n"]
     chunks.append(f"--{boundary}--\r\n".encode())
     return b"".join(chunks), f"multipart/form-data; boundary={boundary}"
+
+
+def pem_pair(kind: str):
+    """A fresh private key for `kind` (RS256 or ES256) and its public key as PEM text."""
+    key = rsa.generate_private_key(65537, 2048) if kind == "RS256" else ec.generate_private_key(
+        ec.SECP256R1())
+    public = key.public_key().public_bytes(serialization.Encoding.PEM,
+                                           serialization.PublicFormat.SubjectPublicKeyInfo)
+    return key, public.decode()

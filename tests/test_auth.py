@@ -6,21 +6,11 @@ import time
 
 import jwt
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from helpers import make_image, multipart, stored_files
+from helpers import make_image, multipart, pem_pair, stored_files
 from uploads import create_app
 
 SECRET = "s" * 48
-
-
-def _pem_pair(kind):
-    key = rsa.generate_private_key(65537, 2048) if kind == "RS256" else ec.generate_private_key(
-        ec.SECP256R1())
-    public = key.public_key().public_bytes(serialization.Encoding.PEM,
-                                           serialization.PublicFormat.SubjectPublicKeyInfo)
-    return key, public.decode()
 
 
 def _post(app, token=None, scheme="Bearer"):
@@ -67,7 +57,7 @@ BAD_TOKENS = {
     "wrong-issuer": lambda: jwt.encode(_claims(aud="uploads", iss="evil"), SECRET),
     "alg-none": _none_token,
     "other-key-rs256": lambda: jwt.encode(_claims(aud="uploads", iss="gateway"),
-                                          _pem_pair("RS256")[0], "RS256"),
+                                          pem_pair("RS256")[0], "RS256"),
 }
 
 
@@ -86,11 +76,11 @@ def test_bad_tokens_are_401_and_nothing_is_written(hs_app, root, kind):
 
 @pytest.mark.parametrize("alg", ["RS256", "ES256"])
 def test_public_key_tokens(root, alg):
-    private, public = _pem_pair(alg)
+    private, public = pem_pair(alg)
     app = create_app({"ROOT": str(root), "ALLOW_EPHEMERAL": True, "MIN_FREE_BYTES": 0,
                       "AUTH": "jwt", "JWT_PUBLIC_KEY": public})
     assert _post(app, jwt.encode(_claims(), private, alg)).status_code == 201
-    other, _ = _pem_pair(alg)
+    other, _ = pem_pair(alg)
     assert _post(app, jwt.encode(_claims(), other, alg)).status_code == 401
     # the classic confusion: the public key used as an HMAC secret
     forged = jwt.encode(_claims(), "x" * 48, "HS256")

@@ -87,20 +87,20 @@ def test_static_container_cannot_write_the_volume(deployment):
     assert_all_served(deployment)
 
 
-def restart_static(deployment):
-    before = deployment.container("static")
-    deployment.compose("restart", "static")
-    deployment.up()
-    after = deployment.container("static")
-    assert after["id"] == before["id"] and after["started"] != before["started"]
+def restart(service):
+    """`compose restart <service>`: the same container, started again."""
+    def step(deployment):
+        before = deployment.container(service)
+        deployment.compose("restart", service)
+        deployment.up()
+        after = deployment.container(service)
+        assert after["id"] == before["id"] and after["started"] != before["started"]
+
+    step.__name__ = f"restart_{service}"
+    return step
 
 
-def restart_app(deployment):
-    before = deployment.container("app")
-    deployment.compose("restart", "app")
-    deployment.up()
-    after = deployment.container("app")
-    assert after["id"] == before["id"] and after["started"] != before["started"]
+restart_static, restart_app = restart("static"), restart("app")
 
 
 def force_recreate(deployment):

@@ -14,10 +14,8 @@ from concurrent.futures import ThreadPoolExecutor
 import jwt
 import pytest
 import requests
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from helpers import make_image, multipart, stored_files
+from helpers import make_image, multipart, pem_pair, stored_files
 from stack.net import probe_id
 
 pytestmark = pytest.mark.stack
@@ -51,14 +49,6 @@ def hmac_with_public_key(payload, public_pem: str) -> str:
     signing_input = f"{head}.{b64(json.dumps(payload).encode())}"
     mac = hmac.new(public_pem.encode(), signing_input.encode(), hashlib.sha256).digest()
     return f"{signing_input}.{b64(mac)}"
-
-
-def pem_pair(kind):
-    key = rsa.generate_private_key(65537, 2048) if kind == "RS256" else ec.generate_private_key(
-        ec.SECP256R1())
-    public = key.public_key().public_bytes(serialization.Encoding.PEM,
-                                           serialization.PublicFormat.SubjectPublicKeyInfo)
-    return key, public.decode()
 
 
 def post(base_url, token=None, origin=None, headers=None, query=""):
