@@ -62,17 +62,16 @@ def _the_file(max_bytes: int) -> tuple[io.BytesIO, int]:
     """The one uploaded file, after the multipart checks the old route made."""
     if request.mimetype != "multipart/form-data":
         raise NotMultipart(f"content type {request.mimetype!r}")
-    config = current_app.config
     try:
         parts = list(request.files.items(multi=True))
-    except ValueError as exc:  # werkzeug could not parse it (broken framing, bad encoding)
-        raise MalformedForm(str(exc), parts=config["MAX_FORM_PARTS"],
-                            fields=f"{config['MAX_FORM_MEMORY_SIZE'] // 1024}KB") from exc
-    except RequestEntityTooLarge as exc:
+    except (ValueError, RequestEntityTooLarge) as exc:
         length = request.content_length
-        if length is None or length > request.max_content_length:  # really too large
-            raise
-        # The body's size was within bounds: it is the form's shape (parts, text) that is not.
+        if isinstance(exc, RequestEntityTooLarge) and (
+                length is None or length > request.max_content_length):
+            raise  # really too large
+        # werkzeug could not parse it (broken framing, bad encoding), or the body's size was
+        # within bounds and it is the form's shape (parts, text) that is not.
+        config = current_app.config
         raise MalformedForm(str(exc), parts=config["MAX_FORM_PARTS"],
                             fields=f"{config['MAX_FORM_MEMORY_SIZE'] // 1024}KB") from exc
     # The parser may finish before the announced Content-Length; a client that is gone before
