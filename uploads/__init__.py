@@ -17,7 +17,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.utils import cached_property
 from werkzeug.wsgi import LimitedStream, get_input_stream
 
-from . import api, commands, errors, settings, storage
+from . import api, commands, errors, logs, settings, storage, transport
 from .images import Limits
 
 MAX_FORM_PARTS = 8
@@ -27,6 +27,8 @@ MAX_FORM_MEMORY = 512 * 1024
 # The body may hold a file of exactly MAX_BYTES plus every text field allowed, plus framing:
 # whatever the multipart overhead, only the file's own size decides a 413.
 MULTIPART_OVERHEAD = MAX_FORM_MEMORY + 64 * 1024
+# What the edge's buffering accepts beyond MAX_BYTES (traefik/dynamic/uploads.yml).
+EDGE_SLACK = 1024 * 1024
 
 
 class UploadRequest(Request):
@@ -68,7 +70,7 @@ def create_app(test_config=None, serving=True):
         MAX_FORM_PARTS=MAX_FORM_PARTS,
         MAX_FORM_MEMORY_SIZE=MAX_FORM_MEMORY,
     )
-    _configure_logging(config["LOG_LEVEL"])
+    logs.configure(config["LOG_LEVEL"])
 
     store = storage.from_config(config)
     if serving:
@@ -94,11 +96,8 @@ def create_app(test_config=None, serving=True):
         count = config["PROXY_COUNT"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count + config["TRUSTED_HOPS"],
                                 x_proto=count, x_host=0, x_port=0, x_prefix=0)
+    # Every body is read to its end before the answer leaves, up to what the edge lets through
+    # (its buffering limit is MAX_BYTES + 1 MiB): a refused client never breaks the connection
+    # Traefik hands the next client (uploads/transport.py).
+    app.wsgi_app = transport.DrainBody(app.wsgi_app, config["MAX_BYTES"] + EDGE_SLACK)
     return app
-
-
-def _configure_logging(level: str) -> None:
-    root = logging.getLogger()
-    if not root.handlers:
-        logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("uploads").setLevel(level.upper())
