@@ -15,6 +15,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from . import images
 from .auth import authenticate
 from .errors import (
+    ClientGone,
     EmptyFile,
     MalformedForm,
     NoFile,
@@ -24,7 +25,9 @@ from .errors import (
     TooLarge,
     TooManyFiles,
 )
+from .logs import field
 from .naming import url_path
+from .transport import client_gone
 
 log = logging.getLogger(__name__)
 bp = Blueprint("api", __name__)
@@ -38,16 +41,19 @@ def upload_avatar():
     subject = authenticate(config, request.headers.get("Authorization"))
     data, size = _the_file(config["MAX_BYTES"])
     with current_app.extensions["uploads.decode_slots"]:  # decoded pixels are the big memory
+        _still_there("before decoding")
         decoded = time.perf_counter()
         result = images.normalise(data, current_app.extensions["uploads.limits"])
         image_ms = (time.perf_counter() - decoded) * 1000
+    _still_there("before storing")
     key = current_app.extensions["uploads.storage"].put_new(
         result.ext, result.data, result.content_type)
     path = url_path(key)
     url = config["PUBLIC_BASE_URL"] + path
     log.info("stored path=%s bytes=%d in=%d %dx%d ms=%.1f image_ms=%.1f sub=%s ip=%s", path,
              len(result.data), size, result.width, result.height,
-             (time.perf_counter() - started) * 1000, image_ms, subject or "-", request.remote_addr)
+             (time.perf_counter() - started) * 1000, image_ms, field(subject),
+             field(request.remote_addr))
     response = jsonify(success=True, data={
         "url": url, "filename": key.rsplit("/", 1)[1], "path": path, "size": len(result.data),
         "width": result.width, "height": result.height, "content_type": result.content_type,
@@ -56,6 +62,13 @@ def upload_avatar():
     response.headers["Location"] = url
     response.headers["Cache-Control"] = "no-store"
     return response
+
+
+def _still_there(stage: str) -> None:
+    """Abandon an upload whose client has hung up: nobody would learn its URL, so storing it
+    would only leave an orphan (and decoding it would spend a slot other clients wait for)."""
+    if client_gone(request.environ):
+        raise ClientGone(stage)
 
 
 def _the_file(max_bytes: int) -> tuple[io.BytesIO, int]:
@@ -107,8 +120,10 @@ def readyz():
     storage = current_app.extensions["uploads.storage"]
     storage.check_writable()
     free = storage.free_bytes()
-    if free < current_app.config["MIN_FREE_BYTES"]:
-        error = StorageFull(f"{free} bytes free")
+    # Ready means an upload of the largest size can be stored and still leave the reserve.
+    needed = current_app.config["MIN_FREE_BYTES"] + current_app.config["MAX_BYTES"]
+    if free < needed:
+        error = StorageFull(f"{free} bytes free, {needed} needed")
         error.status = 503  # not ready, whatever the cause
         raise error
     return jsonify(status="ready", free_bytes=free)

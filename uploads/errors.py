@@ -17,6 +17,7 @@ always reads `{"success": false, "error": <message for people>, "code": <stable 
     ├── MethodNotAllowed              405 method_not_allowed
     ├── TooLarge                      413 file_too_large
     ├── UnsupportedFormat             415 unsupported_format
+    ├── ClientGone                    499 client_gone (logged; nobody is left to read it)
     ├── InvalidImage                  422 invalid_image
     │   └── ImageTooLarge             422 image_too_large
     ├── RateLimited                   429 rate_limited
@@ -26,9 +27,10 @@ always reads `{"success": false, "error": <message for people>, "code": <stable 
 
 import logging
 
-from flask import current_app, jsonify
+from flask import current_app, jsonify, request
 from werkzeug.exceptions import HTTPException
 
+from .logs import field
 from .messages import message
 
 log = logging.getLogger(__name__)
@@ -93,6 +95,11 @@ class UnsupportedFormat(UploadsError):
     status, code = 415, "unsupported_format"
 
 
+class ClientGone(UploadsError):
+    """The client hung up after sending its body: its upload is abandoned, not stored."""
+    status, code = 499, "client_gone"
+
+
 class InvalidImage(UploadsError):
     status, code = 422, "invalid_image"
 
@@ -148,8 +155,11 @@ def human_bytes(size: int, language: str = "en") -> str:
 def register(app):
     @app.errorhandler(UploadsError)
     def handle_uploads_error(error):
-        if error.status >= 500:
-            log.warning("%s: %s", error.code, error.detail)
+        # Every refusal is logged with its code; the detail may hold client text (escaped by
+        # the log formatter, quoted here).
+        level = logging.WARNING if error.status >= 500 and error.status != 499 else logging.INFO
+        log.log(level, "refused code=%s status=%d detail=%s ip=%s", error.code, error.status,
+                field(error.detail), field(request.remote_addr))
         return respond(error)
 
     @app.errorhandler(HTTPException)

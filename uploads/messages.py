@@ -57,10 +57,48 @@ MESSAGES: dict[str, dict[str, str]] = {
         "fr": "Méthode non autorisée",
         "en": "Method not allowed",
     },
-    "rate_limited": {  # answered by the edge, which knows the rate and the burst
-        "fr": "Trop d'envois : {rate} par minute au plus, {burst} d'affilée ; réessayez dans "
-              "un instant",
-        "en": "Too many uploads: at most {rate} a minute, {burst} in a row; try again shortly",
+    "rate_limited": {  # answered by the edge, which knows the limits
+        "fr": "Trop d'envois : {rate} par minute au plus, {burst} d'affilée, {concurrent} à la "
+              "fois ; réessayez dans {retry} s",
+        "en": "Too many uploads: at most {rate} a minute, {burst} in a row, {concurrent} at "
+              "once; try again in {retry} s",
+    },
+    "busy": {
+        "fr": "Service momentanément surchargé, réessayez dans un instant",
+        "en": "Service temporarily overloaded, try again shortly",
+    },
+    "request_timeout": {  # answered by the edge: the body took longer than its read timeout
+        "fr": "L'envoi a pris plus de {seconds} secondes : réessayez avec une meilleure "
+              "connexion",
+        "en": "The upload took longer than {seconds} seconds: try again on a better connection",
+    },
+    "client_gone": {  # logged only: nobody is left to read it
+        "fr": "Le client s'est déconnecté avant la réponse",
+        "en": "The client disconnected before the answer",
+    },
+    "length_required": {
+        "fr": "La longueur de la requête (Content-Length) est requise",
+        "en": "The request needs a Content-Length",
+    },
+    "precondition_failed": {
+        "fr": "La condition de la requête n'est pas remplie",
+        "en": "The request's precondition failed",
+    },
+    "request_too_large": {
+        "fr": "Une lecture d'image ne prend pas de corps de requête",
+        "en": "Reading an image takes no request body",
+    },
+    "uri_too_long": {
+        "fr": "Adresse trop longue",
+        "en": "The address is too long",
+    },
+    "range_not_satisfiable": {
+        "fr": "La plage demandée est hors du fichier",
+        "en": "The requested range is outside the file",
+    },
+    "headers_too_large": {
+        "fr": "En-têtes de requête trop grands : {limit} au plus",
+        "en": "Request headers too large: at most {limit}",
     },
     "storage_unavailable": {
         "fr": "Stockage indisponible, réessayez plus tard",
