@@ -50,3 +50,8 @@ loglevel = _config["LOG_LEVEL"]
 access_log_format = '%(h)s "%(r)s" %(s)s %(B)s %(M)sms "%(a)s"'
 forwarded_allow_ips = "127.0.0.1,::1"
 proxy_allow_ips = "127.0.0.1,::1"
+# Traefik bounds request headers (maxHeaderBytes, 64 KiB) and answers beyond it; gunicorn's own
+# limits (8 KB a line) would refuse below that with an HTML page outside the JSON contract.
+limit_request_line = 0  # gunicorn's own bound then: 1 MiB
+limit_request_field_size = 64 * 1024 + 1024
+limit_request_fields = 32768

@@ -182,6 +182,7 @@ def main() -> int:
         text = (configs.REPO / "nginx" / "nginx.conf").read_text()
         (container / "nginx.conf").write_text(text.replace(" /tmp/", f" {work}/"))
         (container / "locations.conf").write_text(configs.NGINX_LOCATIONS.read_text())
+        (container / "maps.conf").write_text(configs.NGINX_MAPS.read_text())
         check_nginx(container / "nginx.conf", work, "nginx/nginx.conf (container)")
         local = work / "nginx.conf"
         local.write_text(configs.nginx_main(free_port(), work / "root", work))

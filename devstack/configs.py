@@ -15,6 +15,7 @@ REPO = Path(__file__).resolve().parent.parent
 TRAEFIK_STATIC = REPO / "traefik" / "traefik.yml"
 TRAEFIK_DYNAMIC = REPO / "traefik" / "dynamic"
 NGINX_LOCATIONS = REPO / "nginx" / "locations.conf"
+NGINX_MAPS = REPO / "nginx" / "maps.conf"
 WEB_DIR = REPO / "web"
 
 
@@ -29,13 +30,13 @@ def trusted_proxies(raw: str | None) -> list[str]:
     return [item.strip() for item in (raw or "").split(",") if item.strip()]
 
 
-def traefik_static(port: int, read_timeout: str = "60s", proxies: list[str] = ()) -> str:
+def traefik_static(port: int, read_timeout: str = "300s", proxies: list[str] = ()) -> str:
     """The container's static config, listening on loopback and reading the repo's routes;
     `proxies` are the peers whose X-Forwarded-For Traefik keeps (UPLOADS_TRUSTED_PROXIES)."""
     text = TRAEFIK_STATIC.read_text()
     text = _swap(text, 'address: ":8080"', f'address: "127.0.0.1:{port}"')
     text = _swap(text, "directory: /etc/traefik/dynamic", f"directory: {TRAEFIK_DYNAMIC}")
-    text = _swap(text, "readTimeout: 60s", f"readTimeout: {read_timeout}")
+    text = _swap(text, "readTimeout: 300s", f"readTimeout: {read_timeout}")
     text = _swap(text, "trustedIPs: []", f"trustedIPs: {json.dumps(list(proxies))}")
     return text
 
@@ -74,6 +75,7 @@ http {{
 
     map $host $uploads_web {{ default {_quoted(WEB_DIR)}; }}
     map $host $uploads_language {{ default {"en" if language == "en" else "fr"}; }}
+    include {_quoted(NGINX_MAPS)};
 
     server {{
         listen 127.0.0.1:{port} default_server;

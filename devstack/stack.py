@@ -79,7 +79,7 @@ def _get(url: str) -> tuple[int, str, bytes]:
 class Stack:
     """The three processes. `with Stack() as stack:` starts them and always stops them."""
 
-    def __init__(self, root=None, port=None, env=None, run_dir=None, read_timeout="60s"):
+    def __init__(self, root=None, port=None, env=None, run_dir=None):
         base = dict(os.environ if env is None else env)
         self.env = {k: v for k, v in base.items() if not k.startswith("TRAEFIK_")}
         self._temp = Path(tempfile.mkdtemp(prefix="uploads-stack-"))
@@ -88,7 +88,8 @@ class Stack:
         self.port = port or free_port()
         self.app_port = free_port()
         self.static_port = free_port()
-        self.read_timeout = read_timeout
+        # The edge's whole-request timeout (UPLOADS_READ_TIMEOUT), in seconds.
+        self.read_timeout = int(self.env.get("UPLOADS_READ_TIMEOUT", "300"))
         self.procs: dict[str, subprocess.Popen] = {}
         self._logs: dict[str, object] = {}
 
@@ -145,7 +146,7 @@ class Stack:
         language = self.env.get("UPLOADS_LANGUAGE", "fr").strip().lower()
         proxies = configs.trusted_proxies(self.env.get("UPLOADS_TRUSTED_PROXIES"))
         (self.run_dir / "traefik.yml").write_text(
-            configs.traefik_static(self.port, self.read_timeout, proxies))
+            configs.traefik_static(self.port, f"{self.read_timeout}s", proxies))
         (self.run_dir / "nginx.conf").write_text(
             configs.nginx_main(self.static_port, self.root, self.run_dir, language))
 

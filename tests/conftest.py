@@ -65,8 +65,7 @@ def stack_env(**settings) -> dict:
 # Settings of the shared stack: one worker thread (so anything holding it would show), a short
 # read timeout at the edge, and a rate limit high enough never to trip by accident.
 STACK_SETTINGS = {"WORKERS": 1, "THREADS": 1, "RATE_LIMIT": 100000, "RATE_BURST": 10000,
-                  "MIN_FREE_BYTES": 0}
-STACK_READ_TIMEOUT = "4s"
+                  "MAX_CONCURRENT": 1000, "MIN_FREE_BYTES": 0, "READ_TIMEOUT": 5}
 
 
 @pytest.fixture(scope="session")
@@ -76,22 +75,21 @@ def stack(tmp_path_factory):
     from devstack import Stack
 
     root = tmp_path_factory.mktemp("stack") / "root"
-    with Stack(root=root, env=stack_env(**STACK_SETTINGS),
-               read_timeout=STACK_READ_TIMEOUT) as running:
+    with Stack(root=root, env=stack_env(**STACK_SETTINGS)) as running:
         yield running
 
 
 @pytest.fixture
 def make_stack(tmp_path):
-    """Start a stack of one's own: `make_stack(read_timeout="60s", **settings)`, settings named
+    """Start a stack of one's own: `make_stack(**settings)`, settings named
     without the prefix. Every stack started is stopped afterwards, all three processes."""
     from devstack import Stack
 
     started = []
 
-    def start(read_timeout="60s", **settings):
+    def start(**settings):
         root = tmp_path / f"stack-{len(started)}" / "root"
-        started.append(Stack(root=root, env=stack_env(**settings), read_timeout=read_timeout))
+        started.append(Stack(root=root, env=stack_env(**settings)))
         return started[-1].start()
 
     yield start

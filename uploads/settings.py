@@ -142,6 +142,14 @@ SETTINGS: tuple[Setting, ...] = (
             _int(0), edge=True),
     Setting("RATE_BURST", "10", "Uploads a client IP may make at once before the rate applies.",
             _int(1), edge=True),
+    Setting("MAX_CONCURRENT", "8",
+            "Uploads a client IP may have in progress at the edge at once (bodies still "
+            "arriving included); more get 429. Bounds what one IP holds in the edge's memory.",
+            _int(1, 1000), edge=True),
+    Setting("READ_TIMEOUT", "300",
+            "Seconds a client has to send a whole request, body included (300: a 5 MiB photo "
+            "at 18 KB/s); slower gets 408. At most 360 (the edge's write timeout is 420 s).",
+            _int(2, 360), edge=True),
     Setting("TRUSTED_PROXIES", "",
             "Comma-separated addresses/CIDRs of the load balancers in front of Traefik: only "
             "their X-Forwarded-For names the client (rate-limit IP). Empty: the TCP peer.",
