@@ -55,3 +55,17 @@ proxy_allow_ips = "127.0.0.1,::1"
 limit_request_line = 0  # gunicorn's own bound then: 1 MiB
 limit_request_field_size = 64 * 1024 + 1024
 limit_request_fields = 32768
+
+
+def child_exit(server, worker):
+    """A worker killed mid-write (SIGKILL, the OOM killer, its timeout) leaves its temp file
+    behind: the master removes the leftovers of dead writers at once, not at the next start."""
+    from uploads.storage import from_config
+
+    try:
+        removed = from_config(_config).remove_leftovers()
+    except OSError as exc:
+        server.log.warning("temp leftovers not removed: %s", exc)
+        return
+    if removed:
+        server.log.warning("removed %d temp leftovers of worker %d", removed, worker.pid)

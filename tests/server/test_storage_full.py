@@ -120,3 +120,13 @@ def test_min_free_above_the_volume_size_refuses_everything(tmpfs, gunicorn):
     ready = requests.get(server.url + "/readyz", timeout=5)
     assert ready.status_code == 503
     assert ready.json()["success"] is False
+
+
+def test_not_ready_when_no_upload_would_fit_even_with_no_reserve(tmpfs, gunicorn):
+    root = tmpfs("small", "2m")
+    server = gunicorn(root, MIN_FREE_BYTES="0")  # no reserve: 2 MiB free, 5 MiB largest upload
+    ready = requests.get(server.url + "/readyz", timeout=5)
+    assert ready.status_code == 503
+    assert ready.json()["code"] == "storage_full"
+    roomy = gunicorn(tmpfs("roomy", "8m"), MIN_FREE_BYTES="0")
+    assert requests.get(roomy.url + "/readyz", timeout=5).status_code == 200
