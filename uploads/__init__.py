@@ -8,7 +8,6 @@ wires the upload route, the probes, the JSON errors and the operator commands.
 import io
 import logging
 import os
-import threading
 
 from flask import Flask, Request
 from PIL import Image
@@ -18,6 +17,7 @@ from werkzeug.utils import cached_property
 from werkzeug.wsgi import LimitedStream, get_input_stream
 
 from . import api, commands, errors, logs, settings, storage, transport
+from .admission import Admission
 from .images import Limits
 
 MAX_FORM_PARTS = 8
@@ -80,7 +80,8 @@ def create_app(test_config=None, serving=True):
             logging.getLogger(__name__).warning("removed %d temp leftovers", removed)
     app.extensions["uploads.storage"] = store
     Image.MAX_IMAGE_PIXELS = config["MAX_PIXELS"]  # Pillow's own bomb check: the same cap
-    app.extensions["uploads.decode_slots"] = threading.BoundedSemaphore(config["DECODE_SLOTS"])
+    app.extensions["uploads.admission"] = Admission(
+        config["DECODE_SLOTS"], config["CLIENT_SLOTS"], config["QUEUE_SECONDS"])
     app.extensions["uploads.limits"] = Limits(
         max_pixels=config["MAX_PIXELS"], max_input_side=config["MAX_INPUT_SIDE"],
         max_side=config["MAX_SIDE"], jpeg_quality=config["JPEG_QUALITY"],

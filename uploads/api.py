@@ -40,7 +40,8 @@ def upload_avatar():
     config = current_app.config
     subject = authenticate(config, request.headers.get("Authorization"))
     data, size = _the_file(config["MAX_BYTES"])
-    with current_app.extensions["uploads.decode_slots"]:  # decoded pixels are the big memory
+    # Decoded pixels are the big cost: a slot, shared fairly between clients (admission.py).
+    with current_app.extensions["uploads.admission"].slot(subject or request.remote_addr or "-"):
         _still_there("before decoding")
         decoded = time.perf_counter()
         result = images.normalise(data, current_app.extensions["uploads.limits"])

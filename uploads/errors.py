@@ -21,6 +21,7 @@ always reads `{"success": false, "error": <message for people>, "code": <stable 
     ├── InvalidImage                  422 invalid_image
     │   └── ImageTooLarge             422 image_too_large
     ├── RateLimited                   429 rate_limited
+    ├── Busy                          503 busy (Retry-After: no decode slot in time)
     ├── StorageUnavailable            503 storage_unavailable
     └── StorageFull                   507 storage_full
 """
@@ -112,6 +113,14 @@ class RateLimited(UploadsError):
     status, code = 429, "rate_limited"
 
 
+class Busy(UploadsError):
+    status, code = 503, "busy"
+
+    def __init__(self, detail: str = "", retry: int = 1):
+        super().__init__(detail)
+        self.headers["Retry-After"] = str(retry)
+
+
 class StorageUnavailable(UploadsError):
     status, code = 503, "storage_unavailable"
 
@@ -157,7 +166,8 @@ def register(app):
     def handle_uploads_error(error):
         # Every refusal is logged with its code; the detail may hold client text (escaped by
         # the log formatter, quoted here).
-        level = logging.WARNING if error.status >= 500 and error.status != 499 else logging.INFO
+        expected = error.status < 500 or isinstance(error, ClientGone | Busy)
+        level = logging.INFO if expected else logging.WARNING
         log.log(level, "refused code=%s status=%d detail=%s ip=%s", error.code, error.status,
                 field(error.detail), field(request.remote_addr))
         return respond(error)

@@ -104,6 +104,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("DECODE_SLOTS", "1",
             "Images decoded at once per worker (workers x slots ~ cores); bounds memory.",
             _int(1, 64)),
+    Setting("CLIENT_SLOTS", "2",
+            "Uploads one client (JWT subject, else IP) may have waiting for or holding a decode "
+            "slot in a worker; one more gets 503 `busy` at once.", _int(1, 64)),
+    Setting("QUEUE_SECONDS", "5",
+            "Longest wait for a decode slot; past it the upload gets 503 `busy` with "
+            "Retry-After instead of hanging.", _int(1, 60)),
     Setting("MAX_INPUT_SIDE", "16384", "Largest accepted width or height of an upload, in px.",
             _int(1, 65535)),
     Setting("MAX_SIDE", "2048", "Longest side of a stored image; larger ones are scaled down.",
