@@ -106,9 +106,13 @@ def test_webp_xmp_and_exif_are_dropped():
 
 
 @pytest.mark.parametrize("fmt, size, expected", [
-    ("JPEG", (4000, 1000), (2048, 512)),
+    ("JPEG", (4000, 1000), (2000, 500)),  # DCT-scaled at 1/2, within 5% of the cap: kept
+    ("JPEG", (5000, 1000), (2048, 410)),  # 1/2 is 2500: LANCZOS for the rest
+    ("JPEG", (3000, 1000), (2048, 683)),  # 1/2 would be 1500: decoded in full
     ("PNG", (1000, 3000), (683, 2048)),
+    ("PNG", (1000, 4032), (500, 2016)),   # box-reduced by 2, kept
     ("WEBP", (2049, 2049), (2048, 2048)),
+    ("WEBP", (6000, 100), (2000, 34)),    # reduced by 3
     ("JPEG", (2048, 100), (2048, 100)),   # at the cap: untouched size
 ])
 def test_longest_side_is_capped(fmt, size, expected):

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from PIL import Image, ImageCms, UnidentifiedImageError
 
+from . import cost
 from .errors import ImageTooLarge, InvalidImage, UnsupportedFormat
 
 # decoded format -> (extension, content type)
@@ -24,7 +25,13 @@ FORMATS = {
     "PNG": ("png", "image/png"),
     "WEBP": ("webp", "image/webp"),
 }
+FORMAT_NAMES = {"JPEG": "JPEG", "PNG": "PNG", "WEBP": "WebP"}
 ORIENTATION_TAG = 0x0112
+# Encoder options chosen by measuring size against time (docs/performance.md): zlib's run-length
+# strategy after PNG's row filters, libwebp's fastest method; lossless WebP at low effort.
+Z_RLE = 3
+LOSSLESS_EFFORT = {"quality": 25, "method": 1}
+KEEP = 0.95  # a stored longest side within 5% under UPLOADS_MAX_SIDE is kept as decoded
 MAX_ICC_BYTES = 1 << 20  # real profiles are a few KB; display profiles rarely over 100 KB
 TRANSPOSE = {
     2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180,
@@ -43,6 +50,8 @@ class Limits:
     max_side: int
     jpeg_quality: int = 85
     webp_quality: int = 85
+    image_budget_ms: int = 1000
+    image_budget_mb: int = 180
 
 
 @dataclass(frozen=True)
@@ -73,26 +82,29 @@ def normalise(source: bytes | io.BytesIO, limits: Limits) -> Normalised:
     if fmt is None:
         raise UnsupportedFormat("magic bytes of no accepted format")
     lossless = fmt == "WEBP" and _webp_lossless(data)
+    sof, scans = cost.jpeg_structure(data) if fmt == "JPEG" else (None, 1)
+    ihdr = bytes(data[24:29]) if fmt == "PNG" else b""
     data.release()  # a live view would forbid Pillow's seek on the stream
+    if fmt == "JPEG" and sof is not None and sof not in cost.JPEG_SOF_OK:
+        raise UnsupportedFormat(f"JPEG SOF {sof}: lossless, hierarchical or arithmetic")
     try:
         stream.seek(0)
         im = Image.open(stream, formats=[fmt])
-        _check_size(im.size, limits)
-        if fmt == "JPEG" and max(im.size) > limits.max_side:
-            # DCT scaling: decode at 1/2, 1/4 or 1/8 when that still covers the target size
-            im.draft(im.mode, _fit(im.size, limits.max_side))
+        _check_size(im.size, limits, fmt)
+        head = _header(im, fmt, lossless, scans, ihdr, limits.max_side)
+        _check_cost(head, limits)
+        if head.shrink > 1:  # DCT scaling: libjpeg decodes at 1/2, 1/4 or 1/8
+            im.draft(im.mode, (im.width // head.shrink, im.height // head.shrink))
         im.load()
         orientation = im.getexif().get(ORIENTATION_TAG)
     except BOMB_ERRORS as exc:
-        raise _too_large(limits, str(exc)) from exc
+        raise _too_large(limits, str(exc), fmt) from exc
     except DECODE_ERRORS as exc:
         raise InvalidImage(f"{fmt}: {exc}") from exc
     icc = _valid_icc(im.info.get("icc_profile"))
     transparency = im.info.get("transparency")
     if max(im.size) > limits.max_side:  # scale first: the rotation then moves fewer pixels
-        if im.mode in ("P", "1"):
-            im, transparency = im.convert("RGBA" if transparency is not None else "RGB"), None
-        im = im.resize(_fit(im.size, limits.max_side), Image.Resampling.LANCZOS, reducing_gap=3.0)
+        im, transparency = _scale(im, transparency, limits.max_side)
     if orientation in TRANSPOSE:
         im = im.transpose(TRANSPOSE[orientation])
     im.info = {}  # Pillow would otherwise write back comments and XMP it found
@@ -103,6 +115,51 @@ def normalise(source: bytes | io.BytesIO, limits: Limits) -> Normalised:
         raise InvalidImage(f"{fmt} re-encode: {exc}") from exc
     ext, content_type = FORMATS[fmt]
     return Normalised(out.getvalue(), ext, content_type, im.width, im.height)
+
+
+def _scale(im, transparency, max_side: int):
+    """An integer box reduction first (cheap, and the stored side is a ceiling: within 5% of
+    it is kept as is), then LANCZOS for the rest, on premultiplied alpha like Pillow's own."""
+    if im.mode in ("P", "1"):
+        im, transparency = im.convert("RGBA" if transparency is not None else "RGB"), None
+    alpha = {"RGBA": "RGBa", "LA": "La"}.get(im.mode)
+    if alpha:
+        im = im.convert(alpha)
+    factor = _shrink(im.size, max_side, range(8, 1, -1))
+    if factor > 1:
+        im = im.reduce(factor)
+    if max(im.size) > max_side:
+        im = im.resize(_fit(im.size, max_side), Image.Resampling.LANCZOS)
+    return (im.convert(im.mode.upper()) if alpha else im), transparency
+
+
+def _shrink(size, max_side: int, factors) -> int:
+    """The largest factor that keeps the longest side at 95% of `max_side` or more."""
+    longest = max(size)
+    return next((f for f in factors if -(-longest // f) >= KEEP * max_side), 1)
+
+
+def _header(im, fmt, lossless, scans, ihdr, max_side) -> cost.Header:
+    bands = len(im.getbands()) if im.mode != "P" else 3 + ("transparency" in im.info)
+    common = {"fmt": fmt, "width": im.width, "height": im.height, "bands": bands}
+    if fmt == "PNG":
+        return cost.Header(**common, deep=ihdr[:1] == b"\x10", interlaced=ihdr[4:5] == b"\x01")
+    if fmt == "WEBP":
+        return cost.Header(**common, lossless=lossless)
+    layers = getattr(im, "layer", [])
+    most = max((h * v for _, h, v, _ in layers), default=1)
+    planes = sum(h * v for _, h, v, _ in layers) / most if layers else bands
+    return cost.Header(**common, progressive=bool(im.info.get("progressive")), scans=scans,
+                       planes=planes, shrink=_shrink(im.size, max_side, (8, 4, 2)))
+
+
+def _check_cost(head: cost.Header, limits: Limits) -> None:
+    estimate = cost.estimate(head, limits.max_side)
+    if estimate.ms > limits.image_budget_ms or estimate.mb > limits.image_budget_mb:
+        pixels = cost.pixel_limit(head, limits.max_side, limits.image_budget_ms,
+                                  limits.image_budget_mb)
+        raise _too_large(limits, f"{head} costs ~{estimate.ms:.0f} ms, {estimate.mb:.0f} MB",
+                         head.fmt, pixels)
 
 
 def _valid_icc(icc: bytes | None) -> bytes | None:
@@ -116,17 +173,21 @@ def _valid_icc(icc: bytes | None) -> bytes | None:
     return icc
 
 
-def _check_size(size: tuple[int, int], limits: Limits) -> None:
+def _check_size(size: tuple[int, int], limits: Limits, fmt: str) -> None:
     width, height = size
     if width < 1 or height < 1:
         raise InvalidImage(f"empty dimensions {size}")
     if width * height > limits.max_pixels or max(size) > limits.max_input_side:
-        raise _too_large(limits, f"{width}x{height}")
+        raise _too_large(limits, f"{width}x{height}", fmt)
 
 
-def _too_large(limits: Limits, detail: str) -> ImageTooLarge:
-    return ImageTooLarge(detail, pixels=f"{limits.max_pixels:_}".replace("_", " "),
-                         side=limits.max_input_side)
+def _too_large(limits: Limits, detail: str, fmt: str, pixels: int | None = None):
+    """The message names the pixels this kind of image may have (the cap, or what the cost
+    budget allows, in whole thousands) and the side cap."""
+    allowed = limits.max_pixels if pixels is None else min(pixels // 1000 * 1000,
+                                                           limits.max_pixels)
+    return ImageTooLarge(detail, pixels=f"{allowed:_}".replace("_", " "),
+                         side=limits.max_input_side, format=FORMAT_NAMES[fmt])
 
 
 def _fit(size: tuple[int, int], longest: int) -> tuple[int, int]:
@@ -143,11 +204,12 @@ def _encode(im, fmt, out, icc, transparency, limits, lossless) -> None:
     elif fmt == "PNG":
         if transparency is not None and im.mode in ("P", "L", "RGB"):
             options["transparency"] = transparency
-        im.save(out, "PNG", **options)
+        im.save(out, "PNG", compress_type=Z_RLE, **options)
     else:
         if im.mode not in ("RGB", "RGBA"):
             im = im.convert("RGBA" if "A" in im.getbands() or im.mode == "P" else "RGB")
-        im.save(out, "WEBP", quality=limits.webp_quality, lossless=lossless, **options)
+        effort = LOSSLESS_EFFORT if lossless else {"quality": limits.webp_quality, "method": 0}
+        im.save(out, "WEBP", lossless=lossless, **effort, **options)
 
 
 def _webp_lossless(data: memoryview) -> bool:

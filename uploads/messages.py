@@ -42,8 +42,10 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "The image is corrupt or cannot be decoded",
     },
     "image_too_large": {
-        "fr": "Image trop grande : {pixels} pixels au plus, {side} px au plus par côté",
-        "en": "Image too large: at most {pixels} pixels and {side} px on any side",
+        "fr": "Image trop grande : {pixels} pixels au plus pour une image {format} comme "
+              "celle-ci, {side} px au plus par côté",
+        "en": "Image too large: at most {pixels} pixels for a {format} image like this one "
+              "and {side} px on any side",
     },
     "unauthorized": {
         "fr": "Authentification requise : jeton Bearer absent, expiré ou invalide",

@@ -114,6 +114,12 @@ SETTINGS: tuple[Setting, ...] = (
             _int(1, 65535)),
     Setting("MAX_SIDE", "2048", "Longest side of a stored image; larger ones are scaled down.",
             _int(16, 16384)),
+    Setting("IMAGE_BUDGET_MS", "1000",
+            "Estimated server time an upload may cost, in ms on the reference machine, told "
+            "from its headers before decoding (`uploads/cost.py`); over it: 422.", _int(50)),
+    Setting("IMAGE_BUDGET_MB", "180",
+            "Estimated memory an upload may take to decode and re-encode, in MB; over it: 422.",
+            _int(32)),
     Setting("JPEG_QUALITY", "85", "JPEG re-encoding quality (1-95).", _int(1, 95)),
     Setting("WEBP_QUALITY", "85", "WebP re-encoding quality (1-100).", _int(1, 100)),
     Setting("MIN_FREE_BYTES", str(64 * MIB),
