@@ -14,7 +14,7 @@ from pathlib import Path
 from devstack import Stack
 from uploads import images, settings
 
-from . import avatars, floor, phases, report, servers
+from . import avatars, cost, floor, phases, report, servers
 
 REPO = Path(__file__).resolve().parent.parent
 LOAD_CORE, SERVER_CORE = 0, 1
@@ -49,7 +49,8 @@ def main() -> int:
     env = servers.bench_env()
     config = settings.load(env)
     limits = images.Limits(config["MAX_PIXELS"], config["MAX_INPUT_SIDE"], config["MAX_SIDE"],
-                           config["JPEG_QUALITY"], config["WEBP_QUALITY"])
+                           config["JPEG_QUALITY"], config["WEBP_QUALITY"],
+                           config["IMAGE_BUDGET_MS"], config["IMAGE_BUDGET_MB"])
     load_before = report.load_average()
     tmp = tempfile.mkdtemp(prefix="uploads-bench-")
     table = report.Table()
@@ -80,6 +81,10 @@ def main() -> int:
             step(f"scale {', '.join(f'{n:,}' for n in plan.scale_levels)} files", started)
             with open(made[avatars.SCALE_SEED.name], "rb") as seed:
                 phases.scale(plan, stack, seed.read(), made["jpeg_1mp"], table, tmp)
+            step("cost of the worst inputs and of photos, one fresh process each", started)
+            photos = {k.name: (k.label, made[k.name]) for k in avatars.UPLOADS}
+            worst = cost.worst_files(str(REPO / "var" / "bench" / "worst"), limits)
+            cost.cost_table(photos, worst, table, SERVER_CORE, 2 if plan.quick else 5)
             dead = stack.dead()
             if dead:
                 raise RuntimeError(f"{dead} died during the run:\n{stack.tail(dead)}")
