@@ -9,7 +9,7 @@ import os
 import sys
 
 from uploads import create_app
-from uploads.errors import ConfigError
+from uploads.settings import ConfigError
 
 # The flask CLI (operator commands) sets this before importing us: it must not clean anything.
 SERVING = os.environ.get("FLASK_RUN_FROM_CLI") != "true"

@@ -12,11 +12,10 @@ import os
 import sys
 
 from uploads import settings
-from uploads.errors import ConfigError
 
 try:
     _config = settings.load(os.environ)
-except ConfigError as error:
+except settings.ConfigError as error:
     sys.exit(f"uploads: {error.detail}")
 
 

@@ -273,6 +273,8 @@ def test_unexpected_errors_are_json_500_without_a_trace(app, upload, monkeypatch
     ({}, "203.0.113.9, 198.51.100.1", "ip=198.51.100.1"),  # only Traefik's own entry counts
     ({"TRUSTED_PROXIES": "10.0.0.0/8", "TRUSTED_HOPS": 1}, "203.0.113.9, 10.0.0.5",
      "ip=203.0.113.9"),  # behind a trusted balancer: one more place to the left
+    ({"TRUSTED_PROXIES": ("10.0.0.0/8",), "TRUSTED_HOPS": 0}, "203.0.113.9, 10.0.0.5",
+     "ip=203.0.113.9"),  # 0 reads like 1, as at the edge
 ])
 def test_the_logged_client_ip_follows_the_proxy_settings(root, caplog, settings, forwarded,
                                                          logged):

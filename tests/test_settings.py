@@ -1,11 +1,12 @@
 """The settings table: defaults, fail-fast validation, the README table."""
 
 import pathlib
+import re
 
 import pytest
 
 from uploads import create_app, settings
-from uploads.errors import ConfigError
+from uploads.settings import ConfigError
 
 
 def test_defaults_are_the_documented_ones():
@@ -75,3 +76,46 @@ def test_trusted_proxies_take_addresses_and_networks():
 def test_a_bad_number_says_what_is_expected():
     with pytest.raises(ConfigError, match="expected a whole number from 1 to 64"):
         settings.load({"UPLOADS_WORKERS": "lots"})
+
+
+@pytest.mark.parametrize("typo, closest", [
+    ("UPLOADS_MAX_BYTE", "UPLOADS_MAX_BYTES"),
+    ("UPLOADS_RATELIMIT", "UPLOADS_RATE_LIMIT"),
+    ("UPLOADS_JWT_SECRETS", "UPLOADS_JWT_SECRET"),
+])
+def test_an_unknown_variable_stops_the_start_naming_the_closest_setting(typo, closest):
+    with pytest.raises(ConfigError) as refused:
+        settings.load({typo: "1"})
+    assert f"{typo} is not a setting; did you mean {closest}?" in refused.value.detail
+
+
+def test_an_unknown_variable_with_nothing_close_points_to_the_table():
+    with pytest.raises(ConfigError) as refused:
+        settings.load({"UPLOADS_ZZZZZZZZ": "1"})
+    assert "UPLOADS_ZZZZZZZZ is not a setting (README, Configuration)" in refused.value.detail
+
+
+def test_lists_are_parsed_once_into_tuples():
+    config = settings.load({"UPLOADS_CORS_ORIGINS": " https://a.example , ,https://b.example",
+                            "UPLOADS_TRUSTED_PROXIES": "10.0.0.0/8,"})
+    assert config["CORS_ORIGINS"] == ("https://a.example", "https://b.example")
+    assert config["TRUSTED_PROXIES"] == ("10.0.0.0/8",)
+
+
+def test_every_variable_the_deployment_reads_is_a_setting():
+    repo = pathlib.Path(__file__).parent.parent
+    known = {settings.PREFIX + s.name for s in settings.SETTINGS}
+    for path in ("docker-compose.traefik.yml", "traefik/dynamic/uploads.yml", ".env.example",
+                 "docker/engine.sh", "docker/standins/build.sh"):
+        used = set(re.findall(r"\b(UPLOADS_[A-Z][A-Z0-9_]*[A-Z0-9])\b", (repo / path).read_text()))
+        assert used <= known, (path, used - known)
+
+
+def test_the_edge_templates_default_to_the_tables_values():
+    """Traefik's templates carry their own `| default`: each must be the table's default."""
+    text = (pathlib.Path(__file__).parent.parent / "traefik/dynamic/uploads.yml").read_text()
+    defaults = re.findall(r'env "UPLOADS_(\w+)" \| default "([^"]*)"', text)
+    assert len(defaults) >= 8
+    table = {s.name: s.default for s in settings.SETTINGS}
+    for name, default in defaults:
+        assert default == table[name], name

@@ -6,7 +6,8 @@ import sys
 
 import pytest
 
-from uploads.errors import ConfigError, StorageFull
+from uploads.errors import StorageFull
+from uploads.settings import ConfigError
 from uploads.storage.local import LocalStorage
 
 KEY = "i/p/2026/11/avatar_1795000000000_abcdef.jpg"

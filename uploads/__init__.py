@@ -94,9 +94,12 @@ def create_app(test_config=None, serving=True):
     commands.register(app)
     if config["PROXY_COUNT"]:
         # Traefik appends the peer it saw; behind trusted load balancers it keeps their entries,
-        # so the client sits that many places further left. Host and prefix are never trusted.
+        # so the client sits that many places further left: TRUSTED_HOPS of them, where 0 reads
+        # like 1 (the peer the load balancer saw), exactly as the edge's rate limit reads it.
+        # Host and prefix are never trusted.
         count = config["PROXY_COUNT"]
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count + config["TRUSTED_HOPS"],
+        hops = max(1, config["TRUSTED_HOPS"]) if config["TRUSTED_PROXIES"] else 0
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count + hops,
                                 x_proto=count, x_host=0, x_port=0, x_prefix=0)
     # Every body is read to its end before the answer leaves, up to what the edge lets through
     # (its buffering limit is MAX_BYTES + 1 MiB): a refused client never breaks the connection

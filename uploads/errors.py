@@ -5,7 +5,6 @@ over MAX_CONTENT_LENGTH) and anything unexpected are turned into the same shape,
 always reads `{"success": false, "error": <message for people>, "code": <stable code>}`.
 
     UploadsError                      500 internal_error
-    ├── ConfigError                   (start-up only: bad setting, storage not persistent)
     ├── BadRequest                    400 bad_request
     │   ├── NoFile                    400 no_file
     │   ├── EmptyFile                 400 empty_file
@@ -46,10 +45,6 @@ class UploadsError(Exception):
         self.detail = detail  # for logs only, never sent to the client
         self.params = params  # fill the message's placeholders
         self.headers: dict[str, str] = {}
-
-
-class ConfigError(UploadsError):
-    code = "config_error"
 
 
 class BadRequest(UploadsError):

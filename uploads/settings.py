@@ -1,20 +1,31 @@
 """Every setting in one table: name, default, meaning, and a parser that fails fast.
 
 The same table validates the environment at start-up, feeds the app's config and renders the
-README's configuration section (`make readme`), so they cannot drift.
-Settings marked "edge" are read by Traefik's templating or the stack runner; the app still
-validates them so that a typo stops the deployment instead of silently disabling a limit.
+README's configuration section (`make readme`), so they cannot drift. A variable with the
+prefix that is not in the table stops the start-up too, naming the closest setting: a typo must
+not silently leave a default in force.
+Settings marked "edge" are read by Traefik's templating or the stack runner, "compose" ones only
+by docker-compose.traefik.yml, "tooling" ones by the test and benchmark scripts; the app still
+validates them all, so that a typo stops the deployment instead of silently disabling a limit.
 """
 
+import difflib
 import ipaddress
 import re
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from .errors import ConfigError
-
 PREFIX = "UPLOADS_"
+
+
+class ConfigError(Exception):
+    """A setting, or the storage it names, that the service must not start with. Raised at
+    start-up only, and reported as one line; never an HTTP answer."""
+
+    def __init__(self, detail: str):
+        super().__init__(detail)
+        self.detail = detail
 
 
 def _bool(raw: str) -> bool:
@@ -61,20 +72,25 @@ def _text(raw: str) -> str:
     return raw.strip()
 
 
-def _origins(raw: str) -> str:
-    for origin in filter(None, (o.strip() for o in raw.split(","))):
+def items(raw: str) -> tuple[str, ...]:
+    """A comma-separated list: blanks dropped, spaces trimmed."""
+    return tuple(item.strip() for item in raw.split(",") if item.strip())
+
+
+def _origins(raw: str) -> tuple[str, ...]:
+    for origin in items(raw):
         if not re.fullmatch(r"https?://[A-Za-z0-9.\-]+(:\d+)?", origin):
             raise ValueError(f"{origin!r} is not an origin such as https://app.example.com")
-    return raw.strip()
+    return items(raw)
 
 
-def _networks(raw: str) -> str:
-    for item in filter(None, (i.strip() for i in raw.split(","))):
+def _networks(raw: str) -> tuple[str, ...]:
+    for item in items(raw):
         try:
             ipaddress.ip_network(item, strict=False)
         except ValueError:
             raise ValueError(f"{item!r} is not an address or CIDR such as 10.0.0.0/8") from None
-    return raw.strip()
+    return items(raw)
 
 
 @dataclass(frozen=True)
@@ -83,7 +99,7 @@ class Setting:
     default: str
     meaning: str
     parse: Any = _text
-    edge: bool = False
+    where: str = "app"  # or "edge", "compose", "tooling": who reads it besides the check
 
 
 MIB = 1024 * 1024
@@ -145,45 +161,64 @@ SETTINGS: tuple[Setting, ...] = (
             _int(0)),
     Setting("LOG_LEVEL", "info", "Log level.", _choice("debug", "info", "warning", "error")),
     Setting("APP_URL", "http://127.0.0.1:8000",
-            "Where Traefik finds the app (compose: `http://app:8000`).", _base_url, edge=True),
+            "Where Traefik finds the app (compose: `http://app:8000`).", _base_url, where="edge"),
     Setting("STATIC_URL", "http://127.0.0.1:8081",
-            "Where Traefik finds nginx (compose: `http://static:8080`).", _base_url, edge=True),
+            "Where Traefik finds nginx (compose: `http://static:8080`).", _base_url, where="edge"),
     Setting("PORT", "8080", "Port of the edge (Traefik) on loopback for `make run`.",
-            _int(1, 65535), edge=True),
+            _int(1, 65535), where="edge"),
     Setting("RATE_LIMIT", "30", "Uploads per minute per client IP at the edge; 0 turns it off.",
-            _int(0), edge=True),
+            _int(0), where="edge"),
     Setting("RATE_BURST", "10", "Uploads a client IP may make at once before the rate applies.",
-            _int(1), edge=True),
+            _int(1), where="edge"),
     Setting("MAX_CONCURRENT", "8",
             "Uploads a client IP may have in progress at the edge at once (bodies still "
             "arriving included); more get 429. Bounds what one IP holds in the edge's memory.",
-            _int(1, 1000), edge=True),
+            _int(1, 1000), where="edge"),
     Setting("READ_TIMEOUT", "300",
             "Seconds a client has to send a whole request, body included (300: a 5 MiB photo "
             "at 18 KB/s); slower gets 408. At most 360 (the edge's write timeout is 420 s).",
-            _int(2, 360), edge=True),
+            _int(2, 360), where="edge"),
     Setting("TRUSTED_PROXIES", "",
             "Comma-separated addresses/CIDRs of the load balancers in front of Traefik: only "
             "their X-Forwarded-For names the client (rate-limit IP). Empty: the TCP peer.",
-            _networks, edge=True),
+            _networks, where="edge"),
     Setting("TRUSTED_HOPS", "0",
             "With `TRUSTED_PROXIES`: the client is this many places from the right of "
             "X-Forwarded-For (0 or 1: the peer the load balancer saw).",
-            _int(0, 5), edge=True),
+            _int(0, 5), where="edge"),
     Setting("HTTPS", "false", "The edge speaks TLS with a Let's Encrypt certificate (compose).",
-            _bool, edge=True),
-    Setting("DOMAIN", "", "Host name of the certificate (with `HTTPS=true`).", edge=True),
-    Setting("ACME_EMAIL", "", "Let's Encrypt account e-mail (with `HTTPS=true`).", edge=True),
+            _bool, where="edge"),
+    Setting("DOMAIN", "", "Host name of the certificate (with `HTTPS=true`).", where="edge"),
+    Setting("ACME_EMAIL", "", "Let's Encrypt account e-mail (with `HTTPS=true`).", where="edge"),
     Setting("CORS_ORIGINS", "",
             "Comma-separated origins allowed to upload from a browser (answered at the edge).",
-            _origins, edge=True),
+            _origins, where="edge"),
+    Setting("LISTEN", "80", "Host port Traefik publishes (443 with `HTTPS=true`).",
+            _int(1, 65535), where="compose"),
+    Setting("ACME_CA_SERVER", "https://acme-v02.api.letsencrypt.org/directory",
+            "ACME directory for the certificate (Let's Encrypt's staging one for trials).",
+            _base_url, where="compose"),
+    Setting("APP_IMAGE", "uploads-app:latest", "Tag of the app image compose builds and runs.",
+            where="compose"),
+    Setting("VOLUME", "",
+            "Name of an existing volume to adopt (empty: `uploads_data`, made by compose).",
+            where="compose"),
+    Setting("VOLUME_EXTERNAL", "false",
+            "`true` when `VOLUME` names a volume compose must not create.", _bool,
+            where="compose"),
+    Setting("ENGINE_STATE", "/run/uploads-engine",
+            "Where `docker/engine.sh` keeps the pid and log of the engine it starts.",
+            where="tooling"),
+    Setting("STANDIN_CACHE", "~/.cache/uploads-standins",
+            "Cache of the Debian root the local stand-in images are built from.",
+            where="tooling"),
 )
 
 
 def load(environ, overrides: dict | None = None) -> dict:
     """Parse every setting from `environ` (and test overrides); ConfigError on any bad one."""
     overrides = overrides or {}
-    config, problems = {}, []
+    config, problems = {}, unknown(environ)
     for setting in SETTINGS:
         if setting.name in overrides:
             config[setting.name] = overrides[setting.name]
@@ -198,6 +233,17 @@ def load(environ, overrides: dict | None = None) -> dict:
     if problems:
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(problems))
     return config
+
+
+def unknown(environ) -> list[str]:
+    """A line for each prefixed variable that is no setting, with the closest one."""
+    known = [PREFIX + s.name for s in SETTINGS]
+    problems = []
+    for name in sorted(n for n in environ if n.startswith(PREFIX) and n not in known):
+        close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+        hint = f"; did you mean {close[0]}?" if close else " (README, Configuration)"
+        problems.append(f"{name} is not a setting{hint}")
+    return problems
 
 
 def _cross_checks(config: dict) -> list[str]:
@@ -234,7 +280,7 @@ def markdown_table() -> str:
     rows = ["| Variable | Default | Meaning |", "|---|---|---|"]
     for s in SETTINGS:
         default = f"`{s.default}`" if s.default else "(empty)"
-        where = " *(edge)*" if s.edge else ""
+        where = "" if s.where == "app" else f" *({s.where})*"
         rows.append(f"| `{PREFIX}{s.name}` | {default} | {s.meaning}{where} |")
     return "\n".join(rows)
 

@@ -68,13 +68,13 @@ def test_every_app_setting_reaches_the_app_with_its_default(project):
             assert app.get(name) == FIXED[setting.name], name
         elif setting.name in REQUIRED:
             assert app.get(name) == SETTINGS[name], name
-        elif not setting.edge:
+        elif setting.where == "app":
             assert app.get(name) == setting.default, name
 
 
 def test_every_app_setting_is_taken_from_the_env_file():
     operator = {"UPLOADS_" + s.name: f"operator-{s.name.lower()}" for s in APP_SETTINGS
-                if not s.edge and s.name not in FIXED}
+                if s.where == "app" and s.name not in FIXED}
     done = config(operator, "--format", "json")
     assert done.returncode == 0, done.stderr
     app = json.loads(done.stdout)["services"]["app"]["environment"]

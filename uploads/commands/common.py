@@ -20,8 +20,8 @@ import click
 from flask import current_app
 from PIL import Image
 
-from ..errors import ConfigError
 from ..images import BOMB_ERRORS, DECODE_ERRORS, FORMATS, sniff
+from ..settings import ConfigError
 
 PUBLIC_TOP = "i"
 DURATION_RE = re.compile(r"(\d+)\s*([smhdw]?)")

@@ -13,7 +13,8 @@ import os
 import tempfile
 import time
 
-from ..errors import ConfigError, StorageFull, StorageUnavailable
+from ..errors import StorageFull, StorageUnavailable
+from ..settings import ConfigError
 from . import Storage
 
 TMP_DIR = ".tmp"
