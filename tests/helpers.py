@@ -47,3 +47,31 @@ def pem_pair(kind: str):
     public = key.public_key().public_bytes(serialization.Encoding.PEM,
                                            serialization.PublicFormat.SubjectPublicKeyInfo)
     return key, public.decode()
+
+
+def photo_like(fmt: str, size: tuple[int, int], seed: int = 1, **save) -> bytes:
+    """An image whose content does not compress, like a photo's fine detail: noise over a
+    gradient. A PNG of 1280 x 1280 is about 4.9 MB, a JPEG of 4032 x 3024 at quality 92 some
+    4-5 MB (phone-photo sizes)."""
+    import random
+
+    rng = random.Random(seed)
+    noise = Image.frombytes("RGB", size, rng.randbytes(size[0] * size[1] * 3))
+    gradient = Image.linear_gradient("L").resize(size).convert("RGB")
+    out = io.BytesIO()
+    Image.blend(noise, gradient, 0.3).save(out, fmt, **save)
+    return out.getvalue()
+
+
+def assert_json_error(status: int, headers, body: bytes | str, expected: int, code: str):
+    """An error in the one JSON shape, with the status and code expected, never cacheable."""
+    import json
+
+    assert status == expected, (status, body[:300])
+    lowered = {k.lower(): v for k, v in dict(headers).items()}
+    assert lowered["content-type"].startswith("application/json"), lowered
+    answer = json.loads(body)
+    assert answer["success"] is False and answer["code"] == code and answer["error"], answer
+    assert "no-store" in lowered.get("cache-control", ""), lowered
+    assert "immutable" not in lowered.get("cache-control", ""), lowered
+    return answer

@@ -5,7 +5,6 @@ names that alias others are test_header_aliases.py's subject."""
 import base64
 import hashlib
 import hmac
-import http.client
 import json
 import os
 import time
@@ -16,6 +15,7 @@ import pytest
 import requests
 
 from helpers import make_image, multipart, pem_pair, stored_files
+from stack import net
 from stack.net import probe_id
 
 pytestmark = pytest.mark.stack
@@ -221,19 +221,9 @@ def test_a_burst_from_one_ip_gets_exactly_the_burst_through(make_stack):
 
 def post_from(base_url, source, forwarded_for=None) -> int:
     """An upload sent from another loopback address, as a load balancer or a client would."""
-    host, port = base_url.removeprefix("http://").split(":")
     body, content_type = multipart([("avatar", "a.jpg", "image/jpeg", make_image())])
-    headers = {"Content-Type": content_type}
-    if forwarded_for:
-        headers["X-Forwarded-For"] = forwarded_for
-    conn = http.client.HTTPConnection(host, int(port), timeout=30, source_address=(source, 0))
-    try:
-        conn.request("POST", API, body=body, headers=headers)
-        answer = conn.getresponse()
-        answer.read()
-        return answer.status
-    finally:
-        conn.close()
+    headers = {"X-Forwarded-For": forwarded_for} if forwarded_for else {}
+    return net.post_from(base_url, source, body, content_type, headers, target=API)[0]
 
 
 def test_behind_a_trusted_load_balancer_each_client_has_its_own_bucket(make_stack):
