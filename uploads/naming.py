@@ -12,9 +12,9 @@ from datetime import UTC, datetime
 
 ALPHABET = string.ascii_lowercase + string.digits
 EXTENSIONS = ("jpg", "png", "webp")
-PUBLIC_PREFIX = "i/"
+PUBLIC_TOP = "i"  # the one public top folder: every key, URL path and served file is under it
 NAME_RE = re.compile(r"avatar_(\d{13})_([a-z0-9]{6})\.(jpg|png|webp)")
-PATH_RE = re.compile(r"i/p/(\d{4})/(0[1-9]|1[0-2])/" + NAME_RE.pattern)
+PATH_RE = re.compile(re.escape(PUBLIC_TOP) + r"/p/(\d{4})/(0[1-9]|1[0-2])/" + NAME_RE.pattern)
 
 
 def new_key(ext: str, now_ms: int | None = None) -> str:
@@ -25,12 +25,20 @@ def new_key(ext: str, now_ms: int | None = None) -> str:
         now_ms = time.time_ns() // 1_000_000
     month = datetime.fromtimestamp(now_ms / 1000, tz=UTC)
     rand = "".join(secrets.choice(ALPHABET) for _ in range(6))
-    return f"i/p/{month:%Y}/{month:%m}/avatar_{now_ms}_{rand}.{ext}"
+    return f"{PUBLIC_TOP}/p/{month:%Y}/{month:%m}/avatar_{now_ms}_{rand}.{ext}"
 
 
 def is_valid_key(key: str) -> bool:
     """True for keys this scheme produces (used by verify and migrate)."""
     return PATH_RE.fullmatch(key) is not None
+
+
+def is_public_key(key: str) -> bool:
+    """True for a key that names something inside the public tree, whatever its name: no
+    empty, `.` or `..` part, no NUL. What any backend may store and any command may touch."""
+    parts = key.split("/")
+    return (len(parts) > 1 and parts[0] == PUBLIC_TOP
+            and not any(p in ("", ".", "..") or "\0" in p for p in parts))
 
 
 def url_path(key: str) -> str:
