@@ -8,7 +8,6 @@ import random
 import tarfile
 import threading
 
-from uploads.commands import backup as backup_module
 from uploads.storage.local import LocalStorage
 
 from .conftest import JPEG_KEY, fingerprint, write
@@ -84,13 +83,13 @@ def test_backup_while_uploads_continue(app, root, cli, tmp_path, images):
 
 
 def test_a_file_removed_after_the_listing_is_left_out(tree, cli, tmp_path, monkeypatch):
-    real_walk = backup_module.walk
+    real_walk = LocalStorage.walk
 
-    def walk_then_gc(root, top="i"):
-        yield from real_walk(root, top)
-        os.unlink(os.path.join(root, *JPEG_KEY.split("/")))
+    def walk_then_gc(store, prefix="i"):
+        yield from real_walk(store, prefix)
+        os.unlink(os.path.join(store.root, *JPEG_KEY.split("/")))
 
-    monkeypatch.setattr(backup_module, "walk", walk_then_gc)
+    monkeypatch.setattr(LocalStorage, "walk", walk_then_gc)
     result = cli("backup", "-o", tmp_path / "b.tar")
     assert result.exit_code == 0
     assert f"WARN {JPEG_KEY}: removed during the backup" in result.stdout

@@ -1,10 +1,10 @@
 """`backup`: one tar archive of `i/` whose last member is a manifest of every file in it.
 
 Uploads go on during a backup: stored files are immutable (never rewritten, only added or
-removed by gc), so the list is taken once, each file is opened once, its size taken from the
-open file and its SHA-256 computed from the very bytes streamed into the archive. A file
-removed after the listing is skipped (and said); the manifest therefore describes exactly the
-archive's members, never the volume at some other instant.
+removed by gc), so the list is taken once and each file read once, its size and SHA-256 taken
+from the very bytes written into the archive. A file removed after the listing is skipped (and
+said); the manifest therefore describes exactly the archive's members, never the volume at
+some other instant. Everything comes through the storage interface: any backend backs up alike.
 """
 
 import contextlib
@@ -12,7 +12,6 @@ import hashlib
 import io
 import json
 import os
-import stat
 import sys
 import tarfile
 import time
@@ -21,23 +20,11 @@ from datetime import UTC, datetime
 import click
 from flask.cli import with_appcontext
 
-from .common import human, output_options, progress, storage, walk
+from ..errors import UploadsError
+from .common import human, output_options, progress, storage
 
 MANIFEST = "MANIFEST.json"
 FORMAT = "uploads-backup/1"
-
-
-class HashingReader:
-    """A file object that hashes what tarfile reads from it."""
-
-    def __init__(self, f):
-        self.f, self.sha, self.size = f, hashlib.sha256(), 0
-
-    def read(self, n=-1):
-        chunk = self.f.read(n)
-        self.sha.update(chunk)
-        self.size += len(chunk)
-        return chunk
 
 
 @click.command()
@@ -61,15 +48,13 @@ def backup(output, use_gzip, as_json, show_progress):
     report = click.echo if output != "-" else lambda text: click.echo(text, err=True)
     if use_gzip is None:
         use_gzip = output.endswith((".gz", ".tgz"))
-    public = os.path.join(store.root, "i") + os.sep
-    if output != "-" and os.path.abspath(output).startswith(public):
+    if output != "-" and store.exposes(output):
         raise click.BadParameter("the archive would be published under i/", param_hint="--output")
     if output != "-" and os.path.lexists(output):
         raise click.BadParameter(f"{output} exists; choose a new name", param_hint="--output")
 
-    entries = list(walk(store.root))
-    skipped = [e.key for e in entries if not e.is_file and not e.is_dir]
-    files = [e for e in entries if e.is_file]
+    files = list(store.walk())
+    skipped = [found.key for found in store.audit() if found.stray]
     manifest, vanished = [], []
     partial = None if output == "-" else f"{output}.partial-{os.getpid()}"
     try:
@@ -80,7 +65,7 @@ def backup(output, use_gzip, as_json, show_progress):
                               format=tarfile.PAX_FORMAT) as tar, \
                     progress(files, show_progress, "backup") as bar:
                 for entry in bar:
-                    row = _add(tar, entry)
+                    row = _add(tar, store, entry)
                     (manifest if row else vanished).append(row or entry.key)
                 _add_manifest(tar, manifest)
             out.flush()
@@ -88,7 +73,7 @@ def backup(output, use_gzip, as_json, show_progress):
                 os.fsync(out.fileno())
         if partial:
             os.link(partial, output)  # never replaces: fails if the name appeared meanwhile
-    except (OSError, tarfile.TarError) as exc:
+    except (OSError, tarfile.TarError, UploadsError) as exc:
         report(f"FAILED: {exc}")
         raise SystemExit(1) from exc
     finally:
@@ -109,18 +94,15 @@ def backup(output, use_gzip, as_json, show_progress):
     report(f"ok: {len(manifest)} files, {human(total)} archived to {output}")
 
 
-def _add(tar: tarfile.TarFile, entry) -> dict | None:
+def _add(tar: tarfile.TarFile, store, entry) -> dict | None:
     try:
-        f = open(entry.path, "rb")  # noqa: SIM115 - closed below, after tarfile read it
-    except FileNotFoundError:
-        return None
-    with f:
-        st = os.fstat(f.fileno())
-        info = tarfile.TarInfo(entry.key)
-        info.size, info.mode, info.mtime = st.st_size, stat.S_IMODE(st.st_mode), st.st_mtime
-        reader = HashingReader(f)
-        tar.addfile(info, reader)
-    return {"path": entry.key, "size": reader.size, "sha256": reader.sha.hexdigest(),
+        data = store.read(entry.key)
+    except KeyError:
+        return None  # removed since the listing
+    info = tarfile.TarInfo(entry.key)
+    info.size, info.mode, info.mtime = len(data), entry.mode, entry.mtime
+    tar.addfile(info, io.BytesIO(data))
+    return {"path": entry.key, "size": len(data), "sha256": hashlib.sha256(data).hexdigest(),
             "mode": f"{info.mode:04o}"}
 
 

@@ -1,19 +1,16 @@
-"""What the operator commands share: the tree walk, the image check, URL lists, output.
+"""What the operator commands share: the storage, the image check, URL lists, output.
 
-The walk never follows symbolic links and reports them instead: a link in the served tree could
-point anywhere on the host, so no command reads through one. Progress bars go to stderr and only
-when someone watches (or `--progress` asks), so that stdout stays one clean JSON document.
+Commands reach the volume only through the storage interface (keys, `walk`, `read`, `put`, ...),
+so they work on any backend. Progress bars go to stderr and only when someone watches (or
+`--progress` asks), so that stdout stays one clean JSON document.
 """
 
 import functools
 import io
 import json
-import os
 import re
-import stat
 import sys
 import warnings
-from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
 import click
@@ -21,26 +18,12 @@ from flask import current_app
 from PIL import Image
 
 from ..images import BOMB_ERRORS, DECODE_ERRORS, FORMATS, sniff
+from ..naming import is_public_key
 from ..settings import ConfigError
 
-PUBLIC_TOP = "i"
 DURATION_RE = re.compile(r"(\d+)\s*([smhdw]?)")
 UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
-
-
-@dataclass(frozen=True)
-class Entry:
-    key: str  # path relative to the storage root, with "/"
-    path: str
-    st: os.stat_result
-
-    @property
-    def is_file(self) -> bool:
-        return stat.S_ISREG(self.st.st_mode)
-
-    @property
-    def is_dir(self) -> bool:
-        return stat.S_ISDIR(self.st.st_mode)
+CONTENT_TYPES = dict(FORMATS.values())  # extension -> Content-Type
 
 
 def storage(writing: bool = False):
@@ -54,24 +37,14 @@ def storage(writing: bool = False):
     return store
 
 
-def walk(root: str, top: str = PUBLIC_TOP):
-    """Every entry under `<root>/<top>` (the top itself excluded), depth first, sorted."""
-    start = os.path.join(root, top)
-    if not os.path.isdir(start):
-        return
-    stack = [start]
-    while stack:
-        folder = stack.pop()
-        with os.scandir(folder) as found:
-            items = sorted(found, key=lambda e: e.name)
-        subdirs = []
-        for item in items:
-            st = item.stat(follow_symlinks=False)
-            key = os.path.relpath(item.path, root).replace(os.sep, "/")
-            yield Entry(key, item.path, st)
-            if stat.S_ISDIR(st.st_mode):
-                subdirs.append(item.path)
-        stack.extend(reversed(subdirs))
+def stored_problem(store, key: str, data: bytes, limits) -> str | None:
+    """Why these bytes at this key would not reach users as an image (a bad image, or a name
+    the backend's public server refuses: a 404), or None."""
+    return image_problem(data, key, limits) or store.unservable(key)
+
+
+def content_type(key: str) -> str:
+    return CONTENT_TYPES.get(key.rpartition(".")[2].lower(), "application/octet-stream")
 
 
 def image_problem(data: bytes, name: str, limits) -> str | None:
@@ -82,11 +55,6 @@ def image_problem(data: bytes, name: str, limits) -> str | None:
     ext = FORMATS[fmt][0]
     if not name.lower().endswith("." + ext):
         return f"{fmt} content but the name does not end in .{ext}"
-    # What nginx will not serve would be a 404 for users: say so instead of importing it.
-    if not name.endswith("." + ext):
-        return f"the static server serves only lower-case .{ext} names"
-    if os.path.basename(name).startswith("."):
-        return "the static server does not serve hidden (dot) names"
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -115,8 +83,7 @@ def read_refs(lines) -> tuple[set[str], list[str]]:
             continue
         path = unquote(urlsplit(line).path if "://" in line else line.split("?", 1)[0])
         key = path.lstrip("/")
-        parts = key.split("/")
-        if parts[0] != PUBLIC_TOP or len(parts) < 2 or any(p in ("", ".", "..") for p in parts):
+        if not is_public_key(key):
             bad.append(line)
             continue
         keys.add(key)

@@ -4,13 +4,12 @@ Months come from the path (`i/p/YYYY/MM/`), the UTC month of the upload; anythin
 under `i/` (legacy files) is counted under `other`. Sizes are file sizes, not disk blocks.
 """
 
-import os
 from collections import defaultdict
 
 import click
 from flask.cli import with_appcontext
 
-from .common import human, output_options, print_json, progress, storage, walk
+from .common import human, output_options, print_json, progress, storage
 
 OTHER = "other"
 
@@ -26,18 +25,17 @@ def du(as_json, show_progress):
     """
     store = storage()
     months = defaultdict(lambda: [0, 0])
-    with progress(list(walk(store.root)), show_progress, "du") as bar:
+    with progress(list(store.walk()), show_progress, "du") as bar:
         for entry in bar:
-            if entry.is_file:
-                row = months[_month(entry.key)]
-                row[0] += 1
-                row[1] += entry.st.st_size
-    st = os.statvfs(store.root)
-    free, size = st.f_bavail * st.f_frsize, st.f_blocks * st.f_frsize
+            row = months[_month(entry.key)]
+            row[0] += 1
+            row[1] += entry.size
+    space = store.space()
+    free, size = space.free, space.total
     min_free = store.min_free
     files = sum(r[0] for r in months.values())
     total = sum(r[1] for r in months.values())
-    ok = free >= min_free
+    ok = free is None or free >= min_free  # None: a store with no bound
     ordered = sorted(months.items(), key=lambda kv: (kv[0] == OTHER, kv[0]))
     if as_json:
         print_json({"ok": ok, "months": [{"month": m, "files": f, "bytes": b}
@@ -49,10 +47,17 @@ def du(as_json, show_progress):
         for month, (count, nbytes) in ordered:
             click.echo(f"{month:<8} {count:>9} {nbytes:>14}  {human(nbytes)}")
         click.echo(f"{'total':<8} {files:>9} {total:>14}  {human(total)}")
-        click.echo(f"free: {human(free)} of {human(size)} ({free} bytes"
-                   + ("" if ok else f", BELOW the {human(min_free)} uploads need") + ")")
+        if free is None:
+            click.echo("free: no bound the storage can tell")
+        else:
+            click.echo(f"free: {human(free)} of {_maybe(size)} ({free} bytes"
+                       + ("" if ok else f", BELOW the {human(min_free)} uploads need") + ")")
     if not ok:
         raise SystemExit(1)
+
+
+def _maybe(size: int | None) -> str:
+    return "an unknown size" if size is None else human(size)
 
 
 def _month(key: str) -> str:

@@ -2,16 +2,17 @@
 
 The grace period covers the window between an upload and the moment its URL reaches the
 database (the client uploads, then saves the URL in the profile): a file younger than that is
-never a candidate, whatever the list says. Age is the file's modification time on this volume
-(restore keeps the archived time; migrate gives the time of the import, which only delays).
+never a candidate, whatever the list says. Age is the modification time the storage lists
+(restore keeps the archived time where the backend can; migrate gives the time of the import,
+which only delays).
 """
 
-import os
 import time
 
 import click
 from flask.cli import with_appcontext
 
+from ..errors import UploadsError
 from .common import (
     human,
     output_options,
@@ -20,7 +21,6 @@ from .common import (
     progress,
     read_refs,
     storage,
-    walk,
 )
 
 
@@ -50,27 +50,23 @@ def gc(referenced, older_than, apply_, as_json, show_progress):
     store = storage(writing=apply_)
     cutoff = time.time() - grace
     candidates, kept_young, seen = [], 0, set()
-    with progress(list(walk(store.root)), show_progress, "gc") as bar:
+    with progress(list(store.walk()), show_progress, "gc") as bar:
         for entry in bar:
-            if not entry.is_file:
-                continue
             seen.add(entry.key)
             if entry.key in keys:
                 continue
-            if entry.st.st_mtime > cutoff:
+            if entry.mtime > cutoff:
                 kept_young += 1
                 continue
-            candidates.append((entry.key, entry.st.st_size))
+            candidates.append((entry.key, entry.size))
     removed, failed = [], []
     if apply_:
         for key, size in candidates:
             try:
-                os.unlink(store.path_of(key))
-                removed.append((key, size))
-            except FileNotFoundError:
-                continue
-            except OSError as exc:
-                failed.append((key, exc.strerror))
+                if store.delete(key):
+                    removed.append((key, size))
+            except UploadsError as exc:
+                failed.append((key, exc.detail))
     freed = sum(size for _, size in (removed if apply_ else candidates))
     missing = len(keys - seen)
     ok = not failed

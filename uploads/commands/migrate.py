@@ -4,7 +4,8 @@ The old route saved files in `public/i/p/YYYY/MM/` inside its container, and the
 mounted a volume on `public/i`: a copy of either therefore starts with `p/`. A folder that
 contains `i/` (a copy of `public/`, or another storage root) is accepted too. Relative paths are
 kept, so `/i/p/2025/10/avatar_….jpg` stays the same URL. Files are checked (accepted format that
-decodes, extension that matches) but never re-encoded: their bytes are the ones users saw.
+decodes, extension that matches) but never re-encoded: their bytes are the ones users saw. The
+source is a local folder whatever the backend; the storage is written only through its interface.
 """
 
 import os
@@ -15,16 +16,17 @@ from flask import current_app
 from flask.cli import with_appcontext
 
 from .. import naming
-from ..errors import UploadsError
+from ..errors import StorageUnavailable, UploadsError
+from ..naming import PUBLIC_TOP
+from ..storage.tree import scan
 from .common import (
-    PUBLIC_TOP,
+    content_type,
     human,
-    image_problem,
     output_options,
     print_json,
     progress,
     storage,
-    walk,
+    stored_problem,
 )
 
 
@@ -56,11 +58,11 @@ def migrate(source, dry_run, as_json, show_progress):
     limits = current_app.extensions["uploads.limits"]
     max_bytes = current_app.config["MAX_BYTES"]
     result = {"imported": [], "present": [], "conflicts": [], "rejected": [], "legacy": []}
-    entries = [e for e in walk(base, prefix) if not e.is_dir]
+    entries = [e for e in scan(os.path.join(base, prefix)) if not stat.S_ISDIR(e[2].st_mode)]
     with progress(entries, show_progress, "migrate") as bar:
-        for entry in bar:
-            key = PUBLIC_TOP + entry.key[len(prefix):]
-            outcome, why = _one(entry, key, store, limits, max_bytes, dry_run)
+        for rel, path, st in bar:
+            key = f"{PUBLIC_TOP}/{rel}"
+            outcome, why = _one(path, st, key, store, limits, max_bytes, dry_run)
             if outcome == "rejected":
                 result["rejected"].append({"path": key, "problem": why})
                 continue
@@ -79,7 +81,7 @@ def migrate(source, dry_run, as_json, show_progress):
             click.echo(f"CONFLICT {key}: exists with different content, left alone")
         for key in result["legacy"]:
             click.echo(f"WARN {key}: name outside the scheme (imported as is)")
-        imported = sum(os.path.getsize(os.path.join(base, prefix + k[len(PUBLIC_TOP):]))
+        imported = sum(os.path.getsize(os.path.join(base, prefix, k[len(PUBLIC_TOP) + 1:]))
                        for k in result["imported"])
         verb = "would import" if dry_run else "imported"
         click.echo(f"{'ok' if ok else 'FAILED'}: {verb} {len(result['imported'])} "
@@ -90,7 +92,7 @@ def migrate(source, dry_run, as_json, show_progress):
 
 
 def _layout(source: str) -> tuple[str, str]:
-    """(base, prefix) so that files are `walk(base, prefix)`: prefix 'i' or the folder's name."""
+    """(base, prefix) so that files are under `base/prefix`: prefix 'i' or the folder's name."""
     if os.path.isdir(os.path.join(source, PUBLIC_TOP)):
         return source, PUBLIC_TOP
     if os.path.isdir(os.path.join(source, "p")):
@@ -98,41 +100,40 @@ def _layout(source: str) -> tuple[str, str]:
     raise click.UsageError(f"{source} holds neither p/ (a copy of public/i) nor i/")
 
 
-def _one(entry, key, store, limits, max_bytes, dry_run) -> tuple[str, str]:
-    if stat.S_ISLNK(entry.st.st_mode) or not entry.is_file:
+def _one(path, st, key, store, limits, max_bytes, dry_run) -> tuple[str, str]:
+    if not stat.S_ISREG(st.st_mode):
         return "rejected", "not a regular file (links are not followed)"
-    try:
-        final = store.path_of(key)
-    except ValueError:
+    if not naming.is_public_key(key):
         return "rejected", "unsafe name"
-    if entry.st.st_size > max_bytes:
-        return "rejected", f"{entry.st.st_size} bytes, over UPLOADS_MAX_BYTES"
+    if st.st_size > max_bytes:
+        return "rejected", f"{st.st_size} bytes, over UPLOADS_MAX_BYTES"
     try:
-        with open(entry.path, "rb") as f:
+        with open(path, "rb") as f:
             data = f.read()
     except OSError as exc:
         return "rejected", f"cannot read: {exc.strerror}"
-    problem = image_problem(data, key, limits)
+    problem = stored_problem(store, key, data, limits)
     if problem:
         return "rejected", problem
-    existing = _existing(final)
+    existing = _existing(store, key)
     if existing is not None:
         return ("present", "") if existing == data else ("conflicts", "")
     if dry_run:
         return "imported", ""
     try:
-        written = store.put(key, data)
+        written = store.put(key, data, content_type(key))
     except UploadsError as exc:
         raise click.ClickException(f"{key}: {exc.detail}; stopped") from exc
     if written:
         return "imported", ""
-    return ("present", "") if _existing(final) == data else ("conflicts", "")
+    return ("present", "") if _existing(store, key) == data else ("conflicts", "")
 
 
-def _existing(final: str) -> bytes | None:
-    if not os.path.lexists(final):
+def _existing(store, key: str) -> bytes | None:
+    """The stored bytes; None when nothing is there, b"" when something is in the way."""
+    try:
+        return store.read(key)
+    except KeyError:
         return None
-    if os.path.islink(final) or not os.path.isfile(final):
-        return b""  # something else is in the way: a conflict
-    with open(final, "rb") as f:
-        return f.read()
+    except StorageUnavailable:
+        return b""

@@ -4,25 +4,24 @@ The archive is read twice. The first pass refuses a hostile or damaged archive (
 is not a regular file, a name that is absolute, climbs with `..` or leaves `i/`, a duplicate, a
 member missing from the manifest or the other way round, any size or SHA-256 that differs) and
 finds existing files that differ; only when all is clean does the second pass write, each file
-through the storage's atomic, never-replacing `put`, its bytes checked again in memory first.
+through the storage's atomic `put` (never replacing, unless --overwrite asks for it), its bytes
+checked again in memory first, with the archived mode and time.
 """
 
 import contextlib
 import hashlib
 import json
-import os
 import shutil
 import sys
 import tarfile
-import tempfile
 
 import click
 from flask.cli import with_appcontext
 
-from ..errors import UploadsError
-from ..storage.local import TMP_PREFIX
+from ..errors import StorageUnavailable, UploadsError
+from ..naming import is_public_key
 from .backup import MANIFEST
-from .common import output_options, print_json, progress, storage
+from .common import content_type, output_options, print_json, progress, storage
 
 CHUNK = 1024 * 1024
 
@@ -51,9 +50,9 @@ def restore(source, overwrite, check_only, as_json, show_progress):
     Exit 0 when every file of the archive is in place, 1 otherwise.
     """
     store = storage(writing=not check_only)
-    with _opened(source, store) as path:
+    with _opened(source, store) as archive:
         try:
-            plan = _check(path, store)
+            plan = _check(archive, store)
         except (Refused, tarfile.TarError, OSError) as exc:
             _say(as_json, {"ok": False, "refused": str(exc)}, f"REFUSED: {exc}; nothing written")
             raise SystemExit(1) from exc
@@ -68,7 +67,7 @@ def restore(source, overwrite, check_only, as_json, show_progress):
             counts["replaced"] = len(conflicts)
         else:
             try:
-                _write(path, store, plan, counts, overwrite, show_progress)
+                _write(archive, store, plan, counts, overwrite, show_progress)
             except (Refused, tarfile.TarError, OSError, UploadsError) as exc:
                 _say(as_json, {"ok": False, "failed": str(exc), **counts},
                      f"FAILED: {exc} (after {counts['restored']} restored)")
@@ -97,32 +96,35 @@ def _say(as_json: bool, doc: dict, text: str) -> None:
 
 @contextlib.contextmanager
 def _opened(source: str, store):
-    """A path to the archive; stdin is spooled into the volume's temp folder (read twice)."""
+    """The archive as a file to read twice; stdin is spooled first into the storage's scratch
+    file (on the local volume: in its temp folder, as the app's own filesystem is small)."""
     if source != "-":
-        yield source
+        with open(source, "rb") as f:
+            yield f
         return
-    os.makedirs(store.tmp, mode=0o700, exist_ok=True)
-    fd, spool = tempfile.mkstemp(prefix=f"{TMP_PREFIX}{os.getpid()}-restore-", dir=store.tmp)
-    try:
-        with os.fdopen(fd, "wb") as out:
-            shutil.copyfileobj(sys.stdin.buffer, out, CHUNK)
+    with store.scratch() as spool:
+        shutil.copyfileobj(sys.stdin.buffer, spool, CHUNK)
         yield spool
-    finally:
-        os.unlink(spool)
 
 
-def _check(path: str, store) -> dict[str, tuple[str, str]]:
+def _members(archive):
+    """A fresh pass over the archive (plain or gzip, read as a stream)."""
+    archive.seek(0)
+    return tarfile.open(fileobj=archive, mode="r|*")
+
+
+def _check(archive, store) -> dict[str, tuple[str, str]]:
     """Key -> (state, sha256) once the archive is proven to match its manifest; the state is
     'new', 'same' (already there, identical) or 'conflict' (there, different)."""
     found, manifest = {}, None
-    with tarfile.open(path, mode="r|*") as tar:
+    with _members(archive) as tar:
         for member in tar:
             if member.name == MANIFEST and member.isreg():
                 if manifest is not None:
                     raise Refused("two manifests")
                 manifest = _read_manifest(tar.extractfile(member).read())
                 continue
-            key = _safe_key(member, store)
+            key = _safe_key(member)
             if key in found:
                 raise Refused(f"{key}: twice in the archive")
             sha = hashlib.sha256()
@@ -142,7 +144,7 @@ def _check(path: str, store) -> dict[str, tuple[str, str]]:
     for key, (size, sha, mode) in found.items():
         if manifest[key] != (size, sha, mode):
             raise Refused(f"{key}: size, sha256 or mode differs from the manifest")
-        plan[key] = (_state(store.path_of(key), sha), sha)
+        plan[key] = (_state(store, key, sha), sha)
     return plan
 
 
@@ -155,28 +157,26 @@ def _read_manifest(body: bytes) -> dict:
         raise Refused(f"unreadable {MANIFEST}: {exc}") from exc
 
 
-def _safe_key(member: tarfile.TarInfo, store) -> str:
+def _safe_key(member: tarfile.TarInfo) -> str:
     if not member.isreg():
         raise Refused(f"{member.name}: not a regular file (link, folder or device)")
-    try:
-        store.path_of(member.name)  # refuses absolute names, '..', and anything outside i/
-    except ValueError as exc:
-        raise Refused(f"{member.name!r}: unsafe name") from exc
+    if not is_public_key(member.name):  # absolute names, '..', anything outside i/
+        raise Refused(f"{member.name!r}: unsafe name")
     return member.name
 
 
-def _state(final: str, sha: str) -> str:
-    if not os.path.lexists(final):
+def _state(store, key: str, sha: str) -> str:
+    try:
+        data = store.read(key)
+    except KeyError:
         return "new"
-    if os.path.islink(final) or not os.path.isfile(final):
-        return "conflict"
-    with open(final, "rb") as f:
-        return "same" if hashlib.file_digest(f, "sha256").hexdigest() == sha else "conflict"
+    except StorageUnavailable:
+        return "conflict"  # something else is in the way
+    return "same" if hashlib.sha256(data).hexdigest() == sha else "conflict"
 
 
-def _write(path: str, store, plan: dict, counts: dict, overwrite: bool, show_progress) -> None:
-    with tarfile.open(path, mode="r|*") as tar, progress(
-            list(plan), show_progress, "restore") as bar:
+def _write(archive, store, plan: dict, counts: dict, overwrite: bool, show_progress) -> None:
+    with _members(archive) as tar, progress(list(plan), show_progress, "restore") as bar:
         members = (m for m in tar if m.name != MANIFEST)
         for member, _ in zip(members, bar, strict=False):
             state, sha = plan[member.name]
@@ -185,33 +185,13 @@ def _write(path: str, store, plan: dict, counts: dict, overwrite: bool, show_pro
             data = tar.extractfile(member).read()
             if hashlib.sha256(data).hexdigest() != sha:
                 raise Refused(f"{member.name}: the archive changed since it was checked")
-            final = store.path_of(member.name)
-            if state == "new" and store.put(member.name, data):
+            key, kept = member.name, {"mode": member.mode & 0o777, "mtime": member.mtime}
+            if state == "new" and store.put(key, data, content_type(key), **kept):
                 counts["restored"] += 1
-            elif _state(final, sha) == "same":
+            elif _state(store, key, sha) == "same":
                 counts["unchanged"] += 1  # appeared meanwhile, identical
-                continue
             elif overwrite:
-                _replace(store, final, data)
+                store.put(key, data, content_type(key), replace=True, **kept)
                 counts["replaced"] += 1
             else:
                 counts["conflicts"] += 1  # appeared meanwhile, different: left alone
-                continue
-            os.chmod(final, member.mode & 0o777)
-            os.utime(final, (member.mtime, member.mtime))
-
-
-def _replace(store, final: str, data: bytes) -> None:
-    """Swap the file atomically (rename over it): readers see the old or the new bytes."""
-    fd, tmp = tempfile.mkstemp(prefix=f"{TMP_PREFIX}{os.getpid()}-", dir=store.tmp)
-    try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
-            out.flush()
-            os.fsync(out.fileno())
-        if os.path.isdir(final) and not os.path.islink(final):
-            raise Refused(f"{final}: a folder is in the way")
-        os.replace(tmp, final)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)

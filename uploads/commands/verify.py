@@ -1,30 +1,26 @@
 """`verify`: is the volume what nginx needs to serve every stored image?
 
 Legacy names are warnings, not errors: migrated files keep the names their URLs already carry,
-and refusing them would push operators to rename files and break those URLs.
+and refusing them would push operators to rename files and break those URLs. What depends on the
+backend (modes, links, names the static server hides, temp files) is the storage's own answer
+(`audit`, `unservable`, `leftovers`); the content checks are the same on every backend.
 """
-
-import os
-import stat
 
 import click
 from flask import current_app
 from flask.cli import with_appcontext
 
 from .. import naming
-from ..storage.local import TMP_DIR
+from ..errors import StorageUnavailable
 from .common import (
     human,
-    image_problem,
     output_options,
     print_json,
     progress,
     read_refs,
     storage,
-    walk,
+    stored_problem,
 )
-
-FILE_MODE, DIR_MODE = 0o644, 0o755
 
 
 @click.command()
@@ -47,44 +43,36 @@ def verify(urls, strict, as_json, show_progress):
     i/p/YYYY/MM/avatar_<ms>_<6 chars>.<ext> (legacy files, kept so their URLs work) and modes
     that are readable but not the usual 0644 for files, 0755 for folders.
 
-    Changes nothing on the volume.
+    Modes, links and temp files are the local volume's findings; another backend reports
+    its own. Changes nothing on the volume.
     """
     store = storage()
     limits = current_app.extensions["uploads.limits"]
     errors, warnings = [], []
-    files = total = 0
-    for top in (store.root, os.path.join(store.root, "i")):
-        if os.path.isdir(top):
-            _check_mode(os.path.relpath(top, store.root), os.stat(top), errors, warnings)
-    entries = list(walk(store.root))
+    for found in store.audit():  # what only the backend can judge: modes, links, ...
+        (errors if found.error else warnings).append((found.key, found.problem))
+    entries = list(store.walk())
     with progress(entries, show_progress, "verify") as bar:
         for entry in bar:
-            if entry.is_dir:
-                _check_mode(entry.key, entry.st, errors, warnings)
-                continue
-            if not entry.is_file:
-                kind = "symbolic link" if stat.S_ISLNK(entry.st.st_mode) else "special file"
-                errors.append((entry.key, f"{kind} in the served tree"))
-                continue
-            files += 1
-            total += entry.st.st_size
-            _check_mode(entry.key, entry.st, errors, warnings)
             if not naming.is_valid_key(entry.key):
                 warnings.append((entry.key, "name outside the scheme (legacy)"))
             try:
-                with open(entry.path, "rb") as f:
-                    problem = image_problem(f.read(), entry.key, limits)
-            except OSError as exc:
-                problem = f"cannot read: {exc.strerror}"
+                problem = stored_problem(store, entry.key, store.read(entry.key), limits)
+            except KeyError:
+                problem = "cannot read: removed meanwhile"
+            except StorageUnavailable as exc:
+                problem = f"cannot read: {exc.detail}"
             if problem:
                 errors.append((entry.key, problem))
-    errors += [(f"{TMP_DIR}/{name}", "temp leftover of a dead or stale writer")
-               for name in store.leftovers()]
+    errors.sort(key=lambda row: row[0])  # the backend's findings among the others, by key
+    warnings.sort(key=lambda row: row[0])
+    errors += [(name, "temp leftover of a dead or stale writer") for name in store.leftovers()]
+    files, total = len(entries), sum(entry.size for entry in entries)
     missing = []
     if urls is not None:
         keys, bad = read_refs(urls)
         warnings += [(line, "not a URL or path under /i/") for line in bad]
-        missing = sorted(k for k in keys if not os.path.isfile(os.path.join(store.root, k)))
+        missing = sorted(k for k in keys if store.stat(k) is None)
         errors += [(key, "referenced but missing (404)") for key in missing]
     ok = not errors and not (strict and warnings)
     if as_json:
@@ -101,16 +89,3 @@ def verify(urls, strict, as_json, show_progress):
     if not ok:
         raise SystemExit(1)
 
-
-def _check_mode(key: str, st, errors: list, warnings: list) -> None:
-    mode = stat.S_IMODE(st.st_mode)
-    is_dir = stat.S_ISDIR(st.st_mode)
-    need, usual = (0o005, DIR_MODE) if is_dir else (0o004, FILE_MODE)
-    if mode & need != need:
-        errors.append((key, f"mode {mode:04o}: the static server (another user) cannot read it"))
-    elif mode & 0o002:
-        errors.append((key, f"mode {mode:04o}: writable by everyone"))
-    elif mode & (stat.S_ISUID | stat.S_ISGID):
-        errors.append((key, f"mode {mode:04o}: setuid/setgid bit"))
-    elif mode != usual and not (is_dir and key == "."):
-        warnings.append((key, f"mode {mode:04o}, usually {usual:04o}"))

@@ -1,31 +1,96 @@
-"""Where accepted images go, behind one small interface.
+"""Where accepted images go, behind one interface that the app and every command use.
 
-The pipeline only ever calls `put_new(ext, data, content_type)` and gets back the key it wrote; a
-backend promises that a key, once visible, holds the complete bytes and is never replaced. The
-local volume is the only backend today; an S3-compatible store (SeaweedFS) fits the same
-interface (`put` with If-None-Match, `exists`, `free_bytes` from a quota).
+An object is named by its key, the URL path without its leading slash
+(`i/p/YYYY/MM/avatar_….jpg`, always under `naming.PUBLIC_TOP`), and holds bytes that a reader
+sees whole or not at all. `put` never replaces unless told to (restore --overwrite), so a key
+once visible keeps its bytes. The local volume is one backend; an S3-compatible store fits the
+same methods (`put` a conditional PUT with If-None-Match: *, `replace` a plain PUT, `walk`
+ListObjectsV2 by prefix, `free_bytes` None when unbounded).
+
+What only one backend can judge is asked of the backend, not checked by the commands:
+`audit` lists its own findings about the stored tree (the local volume: file and folder modes
+nginx needs, links and special files; an object store: nothing, or e.g. objects with a wrong
+Content-Type), `unservable` says why the public server would refuse a key (nginx hides dot
+names), `leftovers` names what crashed writers left (temp files; incomplete multipart
+uploads). Commands treat these as data and never look behind them.
 """
 
+import contextlib
+import tempfile
 from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import BinaryIO
 
 from .. import naming
 from ..errors import StorageUnavailable
 
 MAX_NAME_TRIES = 8
+FILE_MODE = 0o644  # what an object looks like on a backend without modes: readable by all
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One stored object as a listing gives it."""
+
+    key: str
+    size: int
+    mtime: float  # seconds since the epoch; gc's age, kept by restore where the backend can
+    mode: int = FILE_MODE  # permission bits where the backend has them
+
+
+@dataclass(frozen=True)
+class Finding:
+    """Something a backend reports about its tree (`audit`), for `verify` to print."""
+
+    key: str  # a key, or a name relative to the backend's root ('.', 'i/p', '.tmp/…')
+    problem: str
+    error: bool = True  # False: a warning
+    stray: bool = False  # in the tree but not an object (a link, a FIFO): `walk` skips it
+
+
+@dataclass(frozen=True)
+class Space:
+    free: int | None  # bytes left for new objects; None: no bound the backend can tell
+    total: int | None  # the volume's size; None: unknown
 
 
 class Storage(ABC):
+    """Keys in, bytes out. Every method but `put_new` and the defaults below is the backend's.
+
+    Errors: a key outside the public tree raises ValueError; a backend that cannot do the work
+    raises StorageUnavailable (StorageFull when out of room), whose `detail` says why.
+    """
+
+    def __init__(self, min_free: int = 0):
+        self.min_free = min_free  # the reserve `put` keeps free (UPLOADS_MIN_FREE_BYTES)
+
+    # -- objects -------------------------------------------------------------------------
     @abstractmethod
-    def put(self, key: str, data: bytes, content_type: str) -> bool:
-        """Store `data` at `key` atomically; False (and nothing written) if `key` exists."""
+    def put(self, key: str, data: bytes, content_type: str = "", replace: bool = False, *,
+            mode: int | None = None, mtime: float | None = None) -> bool:
+        """Store `data` at `key` atomically and durably. Without `replace`: False, and nothing
+        written, if `key` is taken. `content_type` is what an object store serves it as (the
+        local volume leaves that to nginx, which goes by the extension); `mode` and `mtime` are
+        what restore carries over from an archive, ignored (or kept as metadata) where the
+        backend has no such thing."""
 
     @abstractmethod
-    def free_bytes(self) -> int:
-        """Space left for new files."""
+    def read(self, key: str) -> bytes:
+        """The object's bytes. KeyError when nothing is stored at `key`; StorageUnavailable
+        when something is there that is not a readable object (locally: a link, a folder)."""
 
     @abstractmethod
-    def check_writable(self) -> None:
-        """Raise StorageUnavailable if a write would fail now (used by /readyz)."""
+    def stat(self, key: str) -> Entry | None:
+        """The object's entry, None when there is no object at `key`."""
+
+    @abstractmethod
+    def walk(self, prefix: str = naming.PUBLIC_TOP) -> Iterator[Entry]:
+        """Every object whose key starts with `prefix/`, in key order (ListObjectsV2's)."""
+
+    @abstractmethod
+    def delete(self, key: str) -> bool:
+        """Remove the object; False when it was already gone."""
 
     def put_new(self, ext: str, data: bytes, content_type: str) -> str:
         """Store under a fresh name, drawing another on the (rare) clash."""
@@ -34,6 +99,50 @@ class Storage(ABC):
             if self.put(key, data, content_type):
                 return key
         raise StorageUnavailable(f"no free name after {MAX_NAME_TRIES} tries")
+
+    # -- the backend's health ------------------------------------------------------------
+    @abstractmethod
+    def space(self) -> Space:
+        """Free and total bytes, each None where the backend has no bound."""
+
+    def free_bytes(self) -> int | None:
+        """Space left for new objects (None: unbounded)."""
+        return self.space().free
+
+    @abstractmethod
+    def check_writable(self) -> None:
+        """Raise StorageUnavailable if a write would fail now (used by /readyz)."""
+
+    @abstractmethod
+    def ensure_persistent(self, allow_ephemeral: bool) -> None:
+        """Raise ConfigError unless objects written now survive a restart of the container."""
+
+    @abstractmethod
+    def leftovers(self) -> list[str]:
+        """Names (relative to the backend's root) of what dead writers left behind."""
+
+    @abstractmethod
+    def remove_leftovers(self) -> int:
+        """Delete the leftovers; count them."""
+
+    # -- backend-specific judgement, with the answers of a store that has none -----------
+    def audit(self, prefix: str = naming.PUBLIC_TOP) -> Iterator[Finding]:
+        """The backend's own findings about the tree under `prefix` (and the folders above)."""
+        return iter(())
+
+    def unservable(self, key: str) -> str | None:
+        """Why the public server would not serve this stored key (a 404), or None."""
+        return None
+
+    def exposes(self, path: str) -> bool:
+        """Whether a local file written at `path` would be published (it lies in the tree)."""
+        return False
+
+    @contextlib.contextmanager
+    def scratch(self) -> Iterator[BinaryIO]:
+        """An anonymous read-write file for a command's working copy, removed afterwards."""
+        with tempfile.TemporaryFile() as f:
+            yield f
 
 
 def from_config(config) -> Storage:

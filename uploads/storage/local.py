@@ -1,58 +1,71 @@
-"""The local volume: atomic, never-replacing writes that nginx can read.
+"""The local volume: atomic writes that nginx can read, keys as paths under the root.
 
 A file is written to `<root>/.tmp/` (same filesystem, outside the served `i/` tree), fsynced,
-then hard-linked into place: `link` fails if the name exists, so nothing is ever replaced, and a
-reader or a crash can only ever see no file or the whole file. The folder is fsynced after the
-link so the name survives a power cut. Files are 0644 and folders 0755 whatever the umask,
-because nginx reads them as another user.
+then hard-linked into place (`link` fails if the name exists, so nothing is replaced) or, for a
+restore that replaces, renamed over the old file; either way a reader or a crash sees the old
+file, no file or the whole new file, and the folder is fsynced so the name survives a power cut.
+Files are 0644 and folders 0755 whatever the umask, because nginx reads them as another user.
 """
 
 import contextlib
 import errno
 import os
+import stat
 import tempfile
 import time
 
+from .. import naming
 from ..errors import StorageFull, StorageUnavailable
 from ..settings import ConfigError
-from . import Storage
+from . import Entry, Finding, Space, Storage
+from .tree import (
+    DIR_MODE,
+    FILE_MODE,
+    alive,
+    fsync_dir,
+    kind_problem,
+    mode_problem,
+    scan,
+    unlink_quietly,
+    writer_pid,
+)
 
 TMP_DIR = ".tmp"
 TMP_PREFIX = "up-"
 STALE_SECONDS = 3600  # a temp file this old is a leftover whatever its owner
 FULL_ERRNOS = {errno.ENOSPC, errno.EDQUOT}
+MISSING = (FileNotFoundError, NotADirectoryError)
 
 
 class LocalStorage(Storage):
     def __init__(self, root: str, min_free: int = 0):
+        super().__init__(min_free)
         self.root = os.path.abspath(root)
         self.tmp = os.path.join(self.root, TMP_DIR)
-        self.min_free = min_free
 
-    # -- the interface -------------------------------------------------------------------
-    def put(self, key: str, data: bytes, content_type: str = "") -> bool:
+    # -- objects -------------------------------------------------------------------------
+    def put(self, key, data, content_type="", replace=False, *, mode=None, mtime=None):
         final = self.path_of(key)
         if self.free_bytes() - len(data) < self.min_free:
             raise StorageFull(f"free space below {self.min_free} bytes")
+        place = os.replace if replace else os.link
         tmp_path = None
         try:
-            try:
-                fd, tmp_path = self._temp_file()
-            except FileNotFoundError:  # first write on this volume
-                os.makedirs(self.tmp, mode=0o700, exist_ok=True)
-                fd, tmp_path = self._temp_file()
+            fd, tmp_path = self._temp_file()
             with os.fdopen(fd, "wb") as out:
                 out.write(data)
                 out.flush()
+                os.fchmod(out.fileno(), FILE_MODE if mode is None else mode)
+                if mtime is not None:
+                    os.utime(out.fileno(), (mtime, mtime))
                 os.fsync(out.fileno())
-                os.fchmod(out.fileno(), 0o644)
             folder = os.path.dirname(final)
             try:
-                os.link(tmp_path, final)
+                place(tmp_path, final)
             except FileNotFoundError:  # first file of the month: make the folders, once
                 self._make_dirs(folder)
-                os.link(tmp_path, final)
-            _fsync_dir(folder)
+                place(tmp_path, final)
+            fsync_dir(folder)
             return True
         except FileExistsError:
             return False  # the name is taken: never replaced
@@ -62,16 +75,52 @@ class LocalStorage(Storage):
             raise StorageUnavailable(str(exc)) from exc
         finally:
             if tmp_path:
-                _unlink_quietly(tmp_path)
+                unlink_quietly(tmp_path)
 
-    def free_bytes(self) -> int:
+    def read(self, key):
+        path = self.path_of(key)
+        try:
+            if not stat.S_ISREG(os.lstat(path).st_mode):
+                raise StorageUnavailable(f"{key}: not a regular file")
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+            with os.fdopen(fd, "rb") as f:
+                return f.read()
+        except MISSING as exc:
+            raise KeyError(key) from exc
+        except OSError as exc:
+            raise StorageUnavailable(exc.strerror or str(exc)) from exc
+
+    def stat(self, key):
+        try:
+            st = os.lstat(self.path_of(key))
+        except MISSING:
+            return None
+        return _entry(key, st) if stat.S_ISREG(st.st_mode) else None
+
+    def walk(self, prefix=naming.PUBLIC_TOP):
+        prefix = self._prefix(prefix)
+        for rel, _, st in scan(os.path.join(self.root, *prefix.split("/"))):
+            if stat.S_ISREG(st.st_mode):
+                yield _entry(f"{prefix}/{rel}", st)
+
+    def delete(self, key):
+        try:
+            os.unlink(self.path_of(key))
+        except MISSING:
+            return False
+        except OSError as exc:
+            raise StorageUnavailable(exc.strerror or str(exc)) from exc
+        return True
+
+    # -- the backend's health ------------------------------------------------------------
+    def space(self):
         try:
             st = os.statvfs(self.root)
         except OSError as exc:
             raise StorageUnavailable(str(exc)) from exc
-        return st.f_bavail * st.f_frsize
+        return Space(free=st.f_bavail * st.f_frsize, total=st.f_blocks * st.f_frsize)
 
-    def check_writable(self) -> None:
+    def check_writable(self):
         try:
             os.makedirs(self.tmp, mode=0o700, exist_ok=True)
             with tempfile.NamedTemporaryFile(prefix="probe-", dir=self.tmp):
@@ -79,30 +128,7 @@ class LocalStorage(Storage):
         except OSError as exc:
             raise StorageUnavailable(f"{self.root} is not writable: {exc}") from exc
 
-    # -- local helpers ---------------------------------------------------------------------
-    def path_of(self, key: str) -> str:
-        """The file of a key; refuses anything that would leave `<root>/i/`."""
-        parts = key.split("/")
-        if parts[0] != "i" or any(p in ("", ".", "..") or "\0" in p for p in parts):
-            raise ValueError(f"invalid storage key {key!r}")
-        return os.path.join(self.root, *parts)
-
-    def _temp_file(self) -> tuple[int, str]:
-        return tempfile.mkstemp(prefix=f"{TMP_PREFIX}{os.getpid()}-", dir=self.tmp)
-
-    def _make_dirs(self, folder: str) -> None:
-        rel = os.path.relpath(folder, self.root).split(os.sep)
-        current = self.root
-        for part in rel:
-            parent, current = current, os.path.join(current, part)
-            try:
-                os.mkdir(current, 0o755)
-            except FileExistsError:
-                continue
-            os.chmod(current, 0o755)  # the umask may have taken bits away
-            _fsync_dir(parent)
-
-    def ensure_persistent(self, allow_ephemeral: bool) -> None:
+    def ensure_persistent(self, allow_ephemeral):
         """Refuse a root that would vanish with its container: the incident's root cause."""
         if not os.path.isdir(self.root):
             if not allow_ephemeral:
@@ -119,8 +145,8 @@ class LocalStorage(Storage):
         except StorageUnavailable as exc:
             raise ConfigError(f"{exc.detail}; the app must be able to write its volume") from exc
 
-    def leftovers(self) -> list[str]:
-        """Names in the temp folder whose writer is gone (dead pid) or that are stale."""
+    def leftovers(self):
+        """`.tmp/` names whose writer is gone (dead pid) or that are stale."""
         try:
             names = sorted(os.listdir(self.tmp))
         except FileNotFoundError:
@@ -131,48 +157,95 @@ class LocalStorage(Storage):
                 stale = now - os.lstat(os.path.join(self.tmp, name)).st_mtime > STALE_SECONDS
             except FileNotFoundError:
                 continue  # its writer just finished
-            if stale or not _alive(_writer_pid(name)):
-                found.append(name)
+            if stale or not alive(writer_pid(name, TMP_PREFIX)):
+                found.append(f"{TMP_DIR}/{name}")
         return found
 
-    def remove_leftovers(self) -> int:
-        """Delete the leftovers of crashed or killed writers; count them."""
+    def remove_leftovers(self):
         found = self.leftovers()
         for name in found:
-            _unlink_quietly(os.path.join(self.tmp, name))
+            unlink_quietly(os.path.join(self.root, name))
         return len(found)
 
+    # -- what only the local volume can judge --------------------------------------------
+    def audit(self, prefix=naming.PUBLIC_TOP):
+        """Modes nginx needs (the root and the folders down to `prefix` too), and links or
+        special files, which `walk` skips: nothing in the served tree is read through them."""
+        prefix = self._prefix(prefix)
+        parts = prefix.split("/")
+        for depth in range(len(parts) + 1):
+            key = "/".join(parts[:depth]) or "."
+            with contextlib.suppress(FileNotFoundError):
+                st = os.stat(os.path.join(self.root, *parts[:depth]))
+                if stat.S_ISDIR(st.st_mode) and (found := mode_problem(key, st)):
+                    yield Finding(key, found[1], error=found[0])
+        for rel, _, st in scan(os.path.join(self.root, *parts)):
+            key = f"{prefix}/{rel}"
+            if why := kind_problem(st):
+                yield Finding(key, why, stray=True)
+            elif found := mode_problem(key, st):
+                yield Finding(key, found[1], error=found[0])
 
-def _writer_pid(name: str) -> int:
-    """The pid in a temp name `up-<pid>-...`; 0 for anything else."""
-    if not name.startswith(TMP_PREFIX):
-        return 0
-    try:
-        return int(name[len(TMP_PREFIX):].split("-", 1)[0])
-    except ValueError:
-        return 0
+    def unservable(self, key):
+        """nginx's rules for `/i/`: no part may start with a dot, and only lower-case
+        .jpg/.png/.webp names have a location (and a Content-Type)."""
+        if any(part.startswith(".") for part in key.split("/")):
+            return "the static server does not serve hidden (dot) names"
+        ext = key.rpartition(".")[2]
+        if ext.lower() in naming.EXTENSIONS and ext not in naming.EXTENSIONS:
+            return f"the static server serves only lower-case .{ext.lower()} names"
+        if ext not in naming.EXTENSIONS:
+            return "the static server serves only .jpg, .png and .webp names"
+        return None
+
+    def exposes(self, path):
+        return os.path.abspath(path).startswith(os.path.join(self.root, naming.PUBLIC_TOP,
+                                                             ""))
+
+    @contextlib.contextmanager
+    def scratch(self):
+        """In `.tmp/` (the container's own filesystem is read-only and small), named as a temp
+        file of this process so that a killed command's copy is a leftover like any other."""
+        fd, path = self._temp_file("scratch-")
+        try:
+            with os.fdopen(fd, "w+b") as f:
+                yield f
+        finally:
+            unlink_quietly(path)
+
+    # -- local helpers -------------------------------------------------------------------
+    def path_of(self, key: str) -> str:
+        """The file of a key; refuses anything that would leave `<root>/i/`."""
+        if not naming.is_public_key(key):
+            raise ValueError(f"invalid storage key {key!r}")
+        return os.path.join(self.root, *key.split("/"))
+
+    def _prefix(self, prefix: str) -> str:
+        prefix = prefix.rstrip("/")
+        if prefix != naming.PUBLIC_TOP:
+            self.path_of(prefix)
+        return prefix
+
+    def _temp_file(self, kind: str = "") -> tuple[int, str]:
+        prefix = f"{TMP_PREFIX}{os.getpid()}-{kind}"
+        try:
+            return tempfile.mkstemp(prefix=prefix, dir=self.tmp)
+        except FileNotFoundError:  # first write on this volume
+            os.makedirs(self.tmp, mode=0o700, exist_ok=True)
+            return tempfile.mkstemp(prefix=prefix, dir=self.tmp)
+
+    def _make_dirs(self, folder: str) -> None:
+        rel = os.path.relpath(folder, self.root).split(os.sep)
+        current = self.root
+        for part in rel:
+            parent, current = current, os.path.join(current, part)
+            try:
+                os.mkdir(current, DIR_MODE)
+            except FileExistsError:
+                continue
+            os.chmod(current, DIR_MODE)  # the umask may have taken bits away
+            fsync_dir(parent)
 
 
-def _alive(pid: int) -> bool:
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def _fsync_dir(path: str) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _unlink_quietly(path: str) -> None:
-    with contextlib.suppress(FileNotFoundError):
-        os.unlink(path)
+def _entry(key: str, st: os.stat_result) -> Entry:
+    return Entry(key, st.st_size, st.st_mtime, stat.S_IMODE(st.st_mode))
