@@ -9,7 +9,19 @@ import os
 import subprocess
 
 import pytest
-from harness import REPO, Deployment, free_port, remove_leftovers, run
+from harness import (
+    MAX_BYTES,
+    REPO,
+    Deployment,
+    PhoneFile,
+    free_port,
+    phone_images,
+    remove_leftovers,
+    run,
+)
+
+from helpers import multipart
+from uploads import create_app
 
 
 def pytest_collection_modifyitems(config, items):
@@ -64,3 +76,28 @@ def deployment(standins, tmp_path_factory):
                    "label=org.opencontainers.image.title=uploads").stdout.split()
     if dangling:
         run("docker", "rmi", *dangling, check=False)
+
+
+@pytest.fixture(scope="session")
+def phone_files(tmp_path_factory) -> dict[str, PhoneFile]:
+    """Made once per session (a few seconds), each with the in-process app's answer."""
+    root = tmp_path_factory.mktemp("reference") / "root"
+    with pytest.MonkeyPatch.context() as patch:
+        for name in [n for n in os.environ if n.startswith("UPLOADS_")]:
+            patch.delenv(name)  # the compose file's defaults, whatever this shell has set
+        client = create_app({"ROOT": str(root), "ALLOW_EPHEMERAL": True, "MIN_FREE_BYTES": 0,
+                             "AUTH": "none"}).test_client()
+    files = {}
+    for key, (name, data) in phone_images().items():
+        body, mimetype = multipart([("avatar", name, "application/octet-stream", data)])
+        answer = client.post("/api/upload/avatar", data=body, content_type=mimetype)
+        assert answer.status_code == 201, (key, answer.get_data(as_text=True))
+        reply = answer.get_json()["data"]
+        [stored] = [p.read_bytes() for p in root.rglob(reply["filename"])]
+        files[key] = PhoneFile(name, data, {k: reply[k] for k in (
+            "size", "width", "height", "content_type")}, stored)
+    assert len(files["png-exactly-max-bytes"].data) == MAX_BYTES
+    assert all(len(f.data) > 2 * 1024 * 1024 for f in files.values())
+    jpeg = files["jpeg-12mp-exif"].answer  # 4000 x 3000 turned upright by its EXIF
+    assert jpeg["height"] > jpeg["width"]
+    return files

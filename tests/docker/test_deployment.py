@@ -2,19 +2,26 @@
 still served, byte for byte, after each thing that used to lose it.
 
 The tests share one deployment and run in file order: each lifecycle step checks every URL
-uploaded before it, then uploads one more.
+uploaded before it (served through Traefik and stored in the volume), then uploads one more
+small image and each phone-size file again.
 """
 
 import datetime
 import hashlib
+import json
+import uuid
 
 import pytest
 import requests
-from harness import APP_IMAGE, PROJECT, image, run, wait_until
+from harness import APP_IMAGE, MAX_BYTES, PROJECT, image, push_body, run, wait_until
+
+from helpers import multipart
 
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(900)]
 
 SERVED: dict[str, bytes] = {}  # path -> bytes first served
+PHONE_FILES = ["jpeg-12mp-exif", "png-4mb", "webp-8mp", "png-exactly-max-bytes"]
+EDGE_LIMIT = MAX_BYTES + 1024 * 1024  # the buffering's maxRequestBodyBytes
 
 
 def upload_one(deployment, n: int):
@@ -28,12 +35,28 @@ def upload_one(deployment, n: int):
     SERVED[data["path"]] = served.content
 
 
+def upload_phone_file(deployment, phone, base=None, **kwargs) -> str:
+    """Upload through Traefik, get the in-process app's answer, GET the returned URL (through
+    Traefik again) and find the bytes it stored. Returns the path."""
+    data = deployment.upload(phone.name, phone.data, base, **kwargs)
+    assert {key: data[key] for key in phone.answer} == phone.answer, phone.name
+    served = requests.get(data["url"], timeout=30, **kwargs)
+    assert served.status_code == 200, (data["url"], served.status_code)
+    assert len(served.content) == data["size"]
+    assert served.content == phone.stored, f"{phone.name}: other bytes than the app's"
+    SERVED[data["path"]] = served.content
+    return data["path"]
+
+
 def assert_all_served(deployment):
+    """Every URL handed out so far: the same bytes through Traefik, and the same in the volume."""
     assert SERVED, "nothing was uploaded"
     for path, content in SERVED.items():
         answer = deployment.get(path)
         assert answer.status_code == 200, f"{path}: {answer.status_code}"
         assert answer.content == content, f"{path}: other bytes"
+    assert deployment.stored(SERVED) == {
+        path: hashlib.sha256(content).hexdigest() for path, content in SERVED.items()}
 
 
 def test_compose_names_only_images_present_here(deployment):
@@ -54,6 +77,71 @@ def test_uploads_are_served_by_nginx_from_the_volume(deployment):
         answer = deployment.get(path)
         assert answer.headers["Content-Type"].startswith("image/")
         assert "immutable" in answer.headers["Cache-Control"]
+
+
+@pytest.mark.parametrize("kind", PHONE_FILES)
+def test_phone_photos_upload_and_read_back_byte_for_byte(deployment, phone_files, kind):
+    """Each accepted format at camera size (all over the 2 MiB that used to get a plain-text
+    500), and a file of exactly the limit: the same answer as the app gives in-process."""
+    path = upload_phone_file(deployment, phone_files[kind])
+    assert deployment.stored([path]) == {path: hashlib.sha256(SERVED[path]).hexdigest()}
+
+
+def test_traefik_can_write_only_its_small_tmp_and_the_certificates(deployment):
+    """Production's image has a read-only root under compose; the stand-in must be no kinder:
+    no volume declared by the image (the scratch variant of the real image declares /tmp one),
+    no TMPDIR pointing elsewhere. A spilled body has the 16 MiB tmpfs and nothing else."""
+    cid = deployment.container("traefik")["id"]
+    host = json.loads(run("docker", "inspect", "-f", "{{json .HostConfig}}", cid).stdout)
+    assert host["ReadonlyRootfs"] is True
+    assert host.get("Tmpfs") == {"/tmp": "size=16m,mode=1777"}
+    mounts = run("docker", "inspect", "-f",
+                 "{{range .Mounts}}{{.Destination}}:{{.RW}} {{end}}", cid).stdout.split()
+    assert sorted(mounts) == ["/etc/traefik/dynamic:false", "/letsencrypt:true"]
+    config = json.loads(run("docker", "image", "inspect", "-f", "{{json .Config}}",
+                            "traefik:v3.7").stdout)
+    assert not config.get("Volumes")
+    assert not [v for v in config.get("Env") or [] if v.startswith("TMPDIR=")]
+
+
+def assert_json_413(status, content_type, body):
+    assert status == 413, (status, body[:300])
+    assert content_type.startswith("application/json"), content_type
+    answer = json.loads(body)
+    assert answer["success"] is False and answer["code"] == "file_too_large" and answer["error"]
+
+
+def reached_app(deployment, marker) -> bool:
+    return marker in deployment.compose("logs", "--no-log-prefix", "app").stdout
+
+
+@pytest.mark.parametrize("body_size", [MAX_BYTES + 600 * 1024, EDGE_LIMIT],
+                         ids=["limit-plus-600k", "exactly-the-edge-limit"])
+def test_a_body_over_the_limit_gets_the_apps_json_413(deployment, body_size):
+    """Within the edge's margin the body reaches the app, which words the refusal itself (a
+    body of exactly the edge's limit is the one Traefik spills to its /tmp)."""
+    marker = f"over-{uuid.uuid4().hex[:12]}"
+    framing = len(multipart([("avatar", "big.png", "image/png", b"")])[0])
+    png = image("PNG", (8, 8), 1)
+    body, mimetype = multipart([("avatar", "big.png", "image/png",
+                                 png + b"\0" * (body_size - framing - len(png)))])
+    assert len(body) == body_size
+    answer = requests.post(f"{deployment.base}/api/upload/avatar?probe={marker}", data=body,
+                           headers={"Content-Type": mimetype}, timeout=60)
+    assert_json_413(answer.status_code, answer.headers["Content-Type"], answer.text)
+    assert wait_until(lambda: reached_app(deployment, marker), 10)
+
+
+@pytest.mark.parametrize("body_size", [EDGE_LIMIT + 1, 50 * 1024 * 1024],
+                         ids=["edge-limit-plus-one", "50mb"])
+def test_a_body_far_over_the_limit_gets_the_edges_json_413(deployment, body_size):
+    marker = f"far-{uuid.uuid4().hex[:12]}"
+    status, content_type, body, sent = push_body(
+        deployment.port, f"/api/upload/avatar?probe={marker}", body_size)
+    assert_json_413(status, content_type, body)
+    if body_size > 2 * EDGE_LIMIT:
+        assert sent < body_size  # refused while the body was still coming
+    assert not reached_app(deployment, marker)
 
 
 def test_post_deployment_smoke_command_passes(deployment):
@@ -129,10 +217,12 @@ def down_then_up(deployment):
 @pytest.mark.parametrize("step", [restart_static, restart_app, force_recreate,
                                   rebuilt_app_image, down_then_up],
                          ids=lambda step: step.__name__)
-def test_files_survive(deployment, step):
+def test_files_survive(deployment, phone_files, step):
     step(deployment)
     assert_all_served(deployment)
     upload_one(deployment, len(SERVED))
+    for kind in PHONE_FILES:  # the new containers take phone-size files too
+        upload_phone_file(deployment, phone_files[kind])
 
 
 def test_app_refuses_to_start_without_its_volume(deployment):
@@ -215,7 +305,7 @@ def test_the_old_frontend_volume_is_adopted_in_place(deployment):
 
 
 @pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning")
-def test_https_mode_serves_the_same_files_over_tls(deployment):
+def test_https_mode_serves_the_same_files_over_tls(deployment, phone_files):
     """UPLOADS_HTTPS=true: the one published port speaks TLS. The ACME server is pointed at a
     closed loopback port, so Traefik serves its default certificate and nothing leaves here."""
     https = f"https://127.0.0.1:{deployment.port}"
@@ -233,6 +323,8 @@ def test_https_mode_serves_the_same_files_over_tls(deployment):
         answer = requests.post(f"{https}/api/upload/avatar", verify=False, timeout=30,
                                files={"avatar": ("x.png", image("PNG", (20, 20), 11))})
         assert answer.status_code == 201 and answer.json()["data"]["url"].startswith(https)
+        path = upload_phone_file(deployment, phone_files["jpeg-12mp-exif"], https, verify=False)
+        assert deployment.stored([path]) == {path: hashlib.sha256(SERVED[path]).hexdigest()}
     finally:
         deployment.compose("down", "--timeout", "10", check=False)
         deployment.write_env(UPLOADS_HTTPS=None, UPLOADS_DOMAIN=None, UPLOADS_ACME_EMAIL=None,
