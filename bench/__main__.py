@@ -14,7 +14,7 @@ from pathlib import Path
 from devstack import Stack
 from uploads import images, settings
 
-from . import avatars, cost, floor, phases, report, servers
+from . import attack, avatars, cost, floor, phases, report, servers
 
 REPO = Path(__file__).resolve().parent.parent
 LOAD_CORE, SERVER_CORE = 0, 1
@@ -84,7 +84,9 @@ def main() -> int:
             step("cost of the worst inputs and of photos, one fresh process each", started)
             photos = {k.name: (k.label, made[k.name]) for k in avatars.UPLOADS}
             worst = cost.worst_files(str(REPO / "var" / "bench" / "worst"), limits)
-            cost.cost_table(photos, worst, table, SERVER_CORE, 2 if plan.quick else 5)
+            step("a hostile neighbour sending the worst accepted inputs", started)
+            victims = attack.attack(worst, made["jpeg_1mp"], table, 8 if plan.quick else 20)
+            cost.cost_table(photos, worst, table, SERVER_CORE, 2 if plan.quick else 5, victims)
             dead = stack.dead()
             if dead:
                 raise RuntimeError(f"{dead} died during the run:\n{stack.tail(dead)}")

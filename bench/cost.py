@@ -109,14 +109,9 @@ def _size(data: bytes) -> str:
         return f"{im.width}x{im.height}"
 
 
-def victim_latency(name: str, path: str) -> str:
-    """Placeholder for the other half of the issue: the p50 of a normal upload while this
-    input is posted through the real stack. Filled in by the admission work; '' until then."""
-    return ""
-
-
 def cost_table(photos: dict[str, tuple[str, str]], worst_inputs: dict[str, tuple[str, str]],
-               table: Table, core: int | None, repeats: int = REPEATS) -> None:
+               table: Table, core: int | None, repeats: int = REPEATS,
+               victims: dict[str, float] | None = None) -> None:
     """One row per input: outcome, server time (median and best), peak RSS over the idle
     baseline and absolute."""
     table.section(f"Cost per input, `images.normalise` in a fresh process on the server core: "
@@ -125,12 +120,12 @@ def cost_table(photos: dict[str, tuple[str, str]], worst_inputs: dict[str, tuple
     for group in (photos, worst_inputs):
         for name, (label, path) in group.items():
             got = measure(path, core, repeats)
-            victim = victim_latency(name, path)
+            victim = (victims or {}).get(name)
             table.measure(f"{label}, {os.path.getsize(path) / 1000:,.0f} KB", None,
                           got["median_ms"], None,
                           f"best {got['best_ms']:.0f} ms; peak +{got['over_base_mb']:.0f} MB "
                           f"({got['peak_mb']:.0f} MB); {got['outcome']}"
-                          + (f"; victim p50 {victim}" if victim else ""))
+                          + (f"; victim p50 during its attack {victim:.0f} ms" if victim else ""))
 
 
 if __name__ == "__main__":

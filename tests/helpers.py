@@ -1,4 +1,5 @@
-"""Helpers shared by the tests: images made in memory, multipart bodies, storage listings."""
+"""Helpers shared by the tests: images made in memory, storage listings, JSON errors, keys.
+Multipart bodies come from `devstack.client`, shared with the benchmark."""
 
 import io
 import os
@@ -6,6 +7,8 @@ import os
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from PIL import Image
+
+from devstack.client import multipart  # noqa: F401 (the tests' one multipart builder)
 
 
 def make_image(fmt="JPEG", size=(64, 48), mode="RGB", color=(200, 30, 30), **save):
@@ -22,22 +25,6 @@ def stored_files(root) -> list[str]:
     for folder, _dirs, files in os.walk(root):
         found += [os.path.relpath(os.path.join(folder, f), root) for f in files]
     return sorted(found)
-
-
-def multipart(parts, boundary="uploads-test-boundary"):
-    """Encode [(field, filename or None, content type, bytes)] as a multipart body, by hand:
-    the test client's own encoder leaves a temp file open for large bodies."""
-    chunks = []
-    for field, filename, content_type, data in parts:
-        disposition = f'form-data; name="{field}"'
-        if filename is not None:
-            disposition += f'; filename="{filename}"'
-        head = f"--{boundary}\r\nContent-Disposition: {disposition}\r\n"
-        if content_type:
-            head += f"Content-Type: {content_type}\r\n"
-        chunks += [head.encode("utf-8", "surrogateescape"), b"\r\n", data, b"\r\n"]
-    chunks.append(f"--{boundary}--\r\n".encode())
-    return b"".join(chunks), f"multipart/form-data; boundary={boundary}"
 
 
 def pem_pair(kind: str):

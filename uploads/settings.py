@@ -133,7 +133,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("IMAGE_BUDGET_MS", "1000",
             "Estimated server time an upload may cost, in ms on the reference machine, told "
             "from its headers before decoding (`uploads/cost.py`); over it: 422.", _int(50)),
-    Setting("IMAGE_BUDGET_MB", "180",
+    Setting("IMAGE_BUDGET_MB", "150",
             "Estimated memory an upload may take to decode and re-encode, in MB; over it: 422.",
             _int(32)),
     Setting("JPEG_QUALITY", "85", "JPEG re-encoding quality (1-95).", _int(1, 95)),

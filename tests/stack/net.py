@@ -1,7 +1,6 @@
 """Small HTTP clients for what `requests` will not send: raw paths, declared-but-unsent bodies,
 bytes trickled slowly. Everything goes to the edge over loopback."""
 
-import http.client
 import select
 import socket
 import time
@@ -10,6 +9,7 @@ from urllib.parse import urlsplit
 
 import requests
 
+from devstack.client import post_from  # noqa: F401 (used by the stack tests)
 from helpers import make_image
 
 
@@ -30,21 +30,6 @@ def connect(base_url, timeout=10.0, source="127.0.0.1") -> socket.socket:
     parts = urlsplit(base_url)
     return socket.create_connection((parts.hostname, parts.port), timeout=timeout,
                                     source_address=(source, 0))
-
-
-def post_from(base_url, source, body: bytes, content_type: str, headers=None,
-              target="/api/upload/avatar") -> tuple[int, dict, bytes]:
-    """POST a ready-made body from the loopback address `source`; the whole answer."""
-    parts = urlsplit(base_url)
-    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=60,
-                                      source_address=(source, 0))
-    try:
-        conn.request("POST", target, body=body,
-                     headers={"Content-Type": content_type, **(headers or {})})
-        answer = conn.getresponse()
-        return answer.status, {k.lower(): v for k, v in answer.getheaders()}, answer.read()
-    finally:
-        conn.close()
 
 
 def parse(raw: bytes) -> tuple[int, dict, bytes]:
