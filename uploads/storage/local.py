@@ -199,8 +199,7 @@ class LocalStorage(Storage):
         return None
 
     def exposes(self, path):
-        return os.path.abspath(path).startswith(os.path.join(self.root, naming.PUBLIC_TOP,
-                                                             ""))
+        return os.path.abspath(path).startswith(os.path.join(self.root, naming.PUBLIC_TOP, ""))
 
     @contextlib.contextmanager
     def scratch(self):
