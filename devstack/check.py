@@ -183,6 +183,7 @@ def main() -> int:
         (container / "nginx.conf").write_text(text.replace(" /tmp/", f" {work}/"))
         (container / "locations.conf").write_text(configs.NGINX_LOCATIONS.read_text())
         (container / "maps.conf").write_text(configs.NGINX_MAPS.read_text())
+        (container / "errors.conf").write_text(configs.NGINX_ERRORS.read_text())
         check_nginx(container / "nginx.conf", work, "nginx/nginx.conf (container)")
         local = work / "nginx.conf"
         local.write_text(configs.nginx_main(free_port(), work / "root", work))

@@ -16,6 +16,7 @@ TRAEFIK_STATIC = REPO / "traefik" / "traefik.yml"
 TRAEFIK_DYNAMIC = REPO / "traefik" / "dynamic"
 NGINX_LOCATIONS = REPO / "nginx" / "locations.conf"
 NGINX_MAPS = REPO / "nginx" / "maps.conf"
+NGINX_ERRORS = REPO / "nginx" / "errors.conf"
 WEB_DIR = REPO / "web"
 
 
@@ -81,6 +82,7 @@ http {{
         listen 127.0.0.1:{port} default_server;
         root {_quoted(root)};
         include {_quoted(NGINX_LOCATIONS)};
+        include {_quoted(NGINX_ERRORS)};
     }}
 }}
 """
