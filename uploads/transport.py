@@ -9,7 +9,8 @@ local copy bounded by the edge's own limit.
 
 The same socket says when the client is gone: Traefik closes its connection to the app as soon
 as its client hangs up, so a request whose peer has closed is abandoned before the expensive
-work (decoding) and before anything is stored.
+work (decoding) and before anything is stored. As nginx does, a peer that has closed its
+sending side (a half-close) counts as gone: the two look the same from here.
 """
 
 import logging
@@ -30,8 +31,16 @@ class DrainBody:
 
     def __call__(self, environ, start_response):
         result = self.app(environ, start_response)
-        drain(environ.get("wsgi.input"), self.limit)
+        if _declared(environ) <= self.limit:  # a body announced larger is not waited for:
+            drain(environ.get("wsgi.input"), self.limit)  # the edge never sends one
         return result
+
+
+def _declared(environ) -> int:
+    try:
+        return int(environ.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        return 0
 
 
 def drain(stream, limit: int) -> None:

@@ -28,6 +28,9 @@ def server_env(root, port: int, run_dir, **settings) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith("UPLOADS_")}
     env.update(UPLOADS_BIND=f"127.0.0.1:{port}", UPLOADS_ROOT=str(root),
                UPLOADS_ALLOW_EPHEMERAL="true", UPLOADS_GRACEFUL_TIMEOUT="5",
+               # Every client here is 127.0.0.1: admission must not take the test's many
+               # concurrent uploads for one client's burst.
+               UPLOADS_CLIENT_SLOTS="64", UPLOADS_QUEUE_SECONDS="60",
                XDG_RUNTIME_DIR=str(run_dir))  # gunicorn's control socket, one per server
     env.update({f"UPLOADS_{k}": str(v) for k, v in settings.items()})
     return env

@@ -19,7 +19,7 @@ def _exchange(port: int, head: bytes, body: bytes = b"", wait_first=False) -> tu
         first = sock.recv(4096) if wait_first else b""
         if body:
             sock.sendall(body)
-        sock.shutdown(socket.SHUT_WR)
+        # No half-close: like nginx, the app takes a client that closed its side for gone.
         rest = b""
         while chunk := sock.recv(65536):
             rest += chunk
