@@ -1,9 +1,11 @@
-"""What a client sends, shared by every test tier and the benchmark: multipart bodies built by
-hand (exact bytes, no temp files, any field or file name) and POSTs from a chosen loopback
-address (the edge tells clients apart by address, so each simulated user can have its own).
+"""The client side, shared by every test tier and the benchmark: multipart bodies built by
+hand (exact bytes, no temp files, any field or file name), POSTs from a chosen loopback
+address (the edge tells clients apart by address, so each simulated user can have its own),
+and the environment a server under test starts with (never a developer's own settings).
 """
 
 import http.client
+import os
 from urllib.parse import urlsplit
 
 BOUNDARY = "uploads-test-boundary"
@@ -39,3 +41,11 @@ def post_from(base_url: str, source: str, body: bytes, content_type: str, header
         return answer.status, {k.lower(): v for k, v in answer.getheaders()}, answer.read()
     finally:
         conn.close()
+
+
+def clean_env(drop: tuple[str, ...] = (), **settings) -> dict:
+    """This process's environment without any UPLOADS_ variable (nor any whose name starts with
+    one of `drop`), plus `settings` named without the prefix: `clean_env(RATE_LIMIT=0)`."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("UPLOADS_", *drop))}
+    env.update({f"UPLOADS_{name}": str(value) for name, value in settings.items()})
+    return env
