@@ -1,21 +1,22 @@
 """Photo-like test images whose byte sizes are those of real uploads.
 
 Flat colours or pure noise would make encoders look far faster or slower than they are on
-photos, so each image is a soft colour field (gradients and blobs) overlaid with blotchy
-mid-frequency texture and fine grain; JPEG and WebP qualities are then searched so that the
-file lands on the size a phone or an avatar cropper would send. Seeded: the same bytes each run.
+photos, so each image is `devstack.images.photo` (a soft colour field under blotchy texture and
+fine grain, shared with the tests); JPEG and WebP qualities are then searched so that the file
+lands on the size a phone or an avatar cropper would send. Seeded: the same bytes each run.
 """
 
 import hashlib
-import io
 import os
-import random
 from dataclasses import dataclass
 
 import PIL
-from PIL import Image, ImageChops, ImageFilter
+from PIL import Image
 
-RECIPE = "photo-v1"  # bump when photo() or encode() change
+from devstack import images
+from devstack.images import photo
+
+RECIPE = "photo-v1"  # bump when devstack.images.photo() or encode() change
 EXIF_ORIENTATION = 0x0112
 EXIF_MAKE, EXIF_MODEL = 0x010F, 0x0110
 
@@ -48,21 +49,7 @@ SERVED = (
 SCALE_SEED = Kind("seed_20k", "20 KB JPEG", (256, 256), "JPEG", 20_000)
 
 
-def photo(size: tuple[int, int], grain: float, seed: int) -> Image.Image:
-    rnd = random.Random(seed)
-    w, h = size
-    field = Image.frombytes("RGB", (8, 6), rnd.randbytes(8 * 6 * 3))
-    field = field.resize(size, Image.Resampling.BICUBIC)
-    mw, mh = max(1, w // 8), max(1, h // 8)
-    mid = Image.frombytes("L", (mw, mh), rnd.randbytes(mw * mh))
-    mid = mid.filter(ImageFilter.GaussianBlur(1.5)).resize(size, Image.Resampling.BICUBIC)
-    fine = Image.frombytes("L", size, rnd.randbytes(w * h)).filter(ImageFilter.GaussianBlur(0.6))
-    texture = Image.blend(mid, fine, grain)
-    return ImageChops.overlay(field, Image.merge("RGB", (texture, texture, texture)))
-
-
 def encode(im: Image.Image, kind: Kind, quality: int | None = None) -> bytes:
-    out = io.BytesIO()
     options = {}
     if kind.orientation:
         exif = Image.Exif()
@@ -71,8 +58,7 @@ def encode(im: Image.Image, kind: Kind, quality: int | None = None) -> bytes:
         options["exif"] = exif.tobytes()
     if quality is not None:
         options["quality"] = quality
-    im.save(out, kind.fmt, **options)
-    return out.getvalue()
+    return images.encode(im, kind.fmt, **options)
 
 
 def make(kind: Kind, seed: int = 1) -> bytes:

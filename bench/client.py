@@ -7,27 +7,24 @@ request count or a time cap, whichever comes first, and reports every latency an
 
 import http.client
 import json
+import os
 import sys
 import threading
 import time
 
-BOUNDARY = "----bench" + "7" * 24
+from devstack.client import multipart
 
-
-def multipart(name: str, data: bytes) -> bytes:
-    ctype = {"jpg": "image/jpeg", "png": "image/png", "webp": "image/webp"}.get(
-        name.rsplit(".", 1)[-1], "application/octet-stream")
-    head = (f"--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"avatar\"; "
-            f"filename=\"{name}\"\r\nContent-Type: {ctype}\r\n\r\n").encode()
-    return head + data + f"\r\n--{BOUNDARY}--\r\n".encode()
+TYPES = {"jpg": "image/jpeg", "png": "image/png", "webp": "image/webp"}
 
 
 def run(port: int, path: str, image: str, connections: int, max_requests: int,
         min_requests: int, seconds: float, hard_seconds: float) -> dict:
     """Upload until max_requests, or until `seconds` passed and min_requests are done."""
+    name = os.path.basename(image)
     with open(image, "rb") as src:
-        body = multipart(image.rsplit("/", 1)[-1], src.read())
-    headers = {"Content-Type": f"multipart/form-data; boundary={BOUNDARY}"}
+        body, content_type = multipart([("avatar", name, TYPES.get(
+            name.rsplit(".", 1)[-1], "application/octet-stream"), src.read())])
+    headers = {"Content-Type": content_type}
     lock = threading.Lock()
     started = time.monotonic()
     state = {"issued": 0, "latencies": [], "statuses": {}, "errors": 0}

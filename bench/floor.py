@@ -11,6 +11,7 @@ import time
 
 from PIL import Image
 
+from devstack.images import encode, make_image
 from uploads import images
 
 ORIENTATION = 0x0112
@@ -28,16 +29,12 @@ def minimal(data: bytes, limits: images.Limits) -> bytes:
         im = im.transpose(turn)
     if max(im.size) > side:
         im = im.resize(_fit(im.size, side), Image.Resampling.LANCZOS, reducing_gap=3.0)
-    out = io.BytesIO()
     quality = limits.webp_quality if fmt == "WEBP" else limits.jpeg_quality
-    im.save(out, fmt, **({} if fmt == "PNG" else {"quality": quality}))
-    return out.getvalue()
+    return encode(im, fmt, **({} if fmt == "PNG" else {"quality": quality}))
 
 
 def _tiny(fmt: str) -> bytes:
-    out = io.BytesIO()
-    Image.new("RGB", (16, 16), (200, 100, 50)).save(out, fmt)
-    return out.getvalue()
+    return make_image(fmt, (16, 16), color=(200, 100, 50))
 
 
 def _fit(size, longest):

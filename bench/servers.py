@@ -12,17 +12,17 @@ import sys
 from pathlib import Path
 
 from devstack import Stack
+from devstack.client import clean_env
 from devstack.stack import _get
 
 REF_WORKERS, REF_THREADS = "2", "4"  # the product's gunicorn defaults (UPLOADS_WORKERS/THREADS)
 STORED = re.compile(r" in=(\d+) .* ms=([\d.]+) image_ms=([\d.]+)")
 
 
-def bench_env(extra: dict | None = None) -> dict:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("UPLOADS_")}
-    env.update(UPLOADS_RATE_LIMIT="0", UPLOADS_LOG_LEVEL="info", UPLOADS_LANGUAGE="en")
-    env.update(extra or {})
-    return env
+def bench_env(**settings) -> dict:
+    """The servers' environment: the product's defaults, but no rate limit and an info log
+    (its `stored` lines are what `LogCursor` reads); `settings` named without UPLOADS_."""
+    return clean_env(**{"RATE_LIMIT": 0, "LOG_LEVEL": "info", "LANGUAGE": "en", **settings})
 
 
 class ReferenceStack(Stack):

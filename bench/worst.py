@@ -7,12 +7,13 @@ alpha, animations of many frames, and JPEGs made of thousands of scans. `bench/c
 measures them; `tests/test_cost.py` checks each is refused or stays within the budget.
 """
 
-import io
-import random
 import struct
 import zlib
 
 from PIL import Image
+
+from devstack import images
+from devstack.images import PNG_SIGNATURE, encode, png_chunk
 
 RECIPE = "worst-v1"  # bump when a maker changes
 SIDE = 5000  # 25 MP, the default UPLOADS_MAX_PIXELS
@@ -21,13 +22,8 @@ MAX_BYTES = 5 * 1024 * 1024
 
 def noise(size, mode="RGB", levels=256, seed=1) -> Image.Image:
     """Uniform noise; `levels` 2 gives two-colour noise (what lossless coders hate most)."""
-    rnd = random.Random(seed)
-    bands = len(mode)
-    raw = rnd.randbytes(size[0] * size[1] * bands)
-    if levels == 2:
-        raw = bytes(0 if b < 128 else 255 for b in raw) if len(raw) < 1 << 20 else \
-            raw.translate(bytes(0 if b < 128 else 255 for b in range(256)))
-    return Image.frombytes(mode, size, raw)
+    im = images.noise(size, mode, seed)
+    return im.point(lambda v: 0 if v < 128 else 255) if levels == 2 else im
 
 
 def two_colours(size, mode="RGB") -> Image.Image:
@@ -47,16 +43,6 @@ def grain(size, factor=4) -> Image.Image:
     return small.resize(size, Image.Resampling.BILINEAR)
 
 
-def _save(im: Image.Image, fmt: str, **options) -> bytes:
-    out = io.BytesIO()
-    im.save(out, fmt, **options)
-    return out.getvalue()
-
-
-def _chunk(kind: bytes, data: bytes) -> bytes:
-    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-
 def png_raw(width, height, depth=16, color_type=6, interlace=0, filter_type=4) -> bytes:
     """A flat PNG written by hand: every row Paeth-filtered zeros (slowest unfilter), zlib 9.
     Interlaced rows are written as Adam7 passes."""
@@ -72,15 +58,15 @@ def png_raw(width, height, depth=16, color_type=6, interlace=0, filter_type=4) -
     else:
         raw = rows(width, height)
     ihdr = struct.pack(">IIBBBBB", width, height, depth, color_type, 0, 0, interlace)
-    extra = _chunk(b"PLTE", bytes(range(6))) if color_type == 3 else b""
-    return (b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", ihdr) + extra
-            + _chunk(b"IDAT", zlib.compress(raw, 9)) + _chunk(b"IEND", b""))
+    extra = png_chunk(b"PLTE", bytes(range(6))) if color_type == 3 else b""
+    return (PNG_SIGNATURE + png_chunk(b"IHDR", ihdr) + extra
+            + png_chunk(b"IDAT", zlib.compress(raw, 9)) + png_chunk(b"IEND", b""))
 
 
 def jpeg_scans(scans: int, size=(SIDE, SIDE)) -> bytes:
     """A progressive JPEG whose last AC refinement scan is repeated until the file holds
     `scans` scans: libjpeg warns and decodes every one, each walking every block."""
-    data = _save(Image.new("RGB", size, (90, 140, 200)), "JPEG", progressive=True, quality=90,
+    data = encode(Image.new("RGB", size, (90, 140, 200)), "JPEG", progressive=True, quality=90,
                  subsampling=0)
     starts = [i for i in range(len(data) - 1) if data[i] == 0xFF and data[i + 1] == 0xDA]
     last = data[starts[-1]:data.rindex(b"\xff\xd9")]
@@ -90,13 +76,13 @@ def jpeg_scans(scans: int, size=(SIDE, SIDE)) -> bytes:
 
 def animated(fmt: str, frames: int, size=(64, 64)) -> bytes:
     ims = [Image.new("RGB", size, (i % 256, 0, 0)) for i in range(frames)]
-    return _save(ims[0], fmt, save_all=True, append_images=ims[1:], duration=20, loop=0)
+    return encode(ims[0], fmt, save_all=True, append_images=ims[1:], duration=20, loop=0)
 
 
 def _webp_under(im, lossless: bool) -> bytes:
     for quality in (90, 75, 50, 25, 5):
         try:
-            data = _save(im, "WEBP", lossless=lossless, quality=quality, method=0)
+            data = encode(im, "WEBP", lossless=lossless, quality=quality, method=0)
         except ValueError:  # libwebp: partition 0 over 512 KB
             continue
         if len(data) <= MAX_BYTES:
@@ -107,7 +93,7 @@ def _webp_under(im, lossless: bool) -> bytes:
 def _jpeg_under(im, **options) -> bytes:
     for quality in (95, 90, 85, 75, 60, 40, 20, 10):
         try:
-            data = _save(im, "JPEG", quality=quality, **options)
+            data = encode(im, "JPEG", quality=quality, **options)
         except OSError:  # the encoder's buffer overflows long before 5 MiB of noise
             continue
         if len(data) <= MAX_BYTES:
@@ -130,12 +116,12 @@ def catalogue() -> dict:
         "png_palette_1bit": ("PNG 1-bit palette, flat", lambda size: png_raw(*size, 1, 3)),
         "png_rgb_flat": ("PNG RGB 8-bit, flat", lambda size: png_raw(*size, 8, 2)),
         "png_noise": ("PNG RGBA noise (largest under 5 MiB)",
-                      lambda size: _save(noise((1100, 1100), "RGBA"), "PNG", compress_level=1)),
+                      lambda size: encode(noise((1100, 1100), "RGBA"), "PNG", compress_level=1)),
         "png_apng_frames": ("APNG 64x64, 5000 frames", lambda size: animated("PNG", 5000)),
         "webp_lossless_2colour": ("WebP lossless two-colour noise",
                                   lambda size: _webp_under(two_colours(size), True)),
         "webp_lossless_flat": ("WebP lossless one colour",
-                               lambda size: _save(Image.new("RGB", size, 7), "WEBP",
+                               lambda size: encode(Image.new("RGB", size, 7), "WEBP",
                                                   lossless=True)),
         "webp_lossy_grain": ("WebP lossy grain",
                              lambda size: _webp_under(grain(size, 2), False)),
@@ -151,9 +137,7 @@ CAMERA = (5760, 4320)  # 24.9 MP, a full-frame camera's largest JPEG
 
 
 def photo(size) -> Image.Image:
-    from .avatars import photo as make
-
-    return make(size, 0.5, 7)
+    return images.photo(size, 0.5, 7)
 
 
 def _exif6() -> bytes:
