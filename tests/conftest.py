@@ -1,10 +1,8 @@
 """Shared fixtures: the in-process app on a temporary root, and images made in memory."""
 
-import os
-
 import pytest
 
-from helpers import multipart
+from devstack.client import clean_env, multipart
 from uploads import create_app
 
 
@@ -54,14 +52,6 @@ def gunicorn(tmp_path):
         server.stop()
 
 
-def stack_env(**settings) -> dict:
-    """This process's environment without any UPLOADS_ variable, plus `settings` (named without
-    the prefix): a stack under test never picks up a developer's own settings."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("UPLOADS_")}
-    env.update({f"UPLOADS_{name}": str(value) for name, value in settings.items()})
-    return env
-
-
 # Settings of the shared stack: one worker thread (so anything holding it would show), a short
 # read timeout at the edge, and a rate limit high enough never to trip by accident.
 STACK_SETTINGS = {"WORKERS": 1, "THREADS": 1, "RATE_LIMIT": 100000, "RATE_BURST": 10000,
@@ -75,7 +65,7 @@ def stack(tmp_path_factory):
     from devstack import Stack
 
     root = tmp_path_factory.mktemp("stack") / "root"
-    with Stack(root=root, env=stack_env(**STACK_SETTINGS)) as running:
+    with Stack(root=root, env=clean_env(**STACK_SETTINGS)) as running:
         yield running
 
 
@@ -89,7 +79,7 @@ def make_stack(tmp_path):
 
     def start(**settings):
         root = tmp_path / f"stack-{len(started)}" / "root"
-        started.append(Stack(root=root, env=stack_env(**settings)))
+        started.append(Stack(root=root, env=clean_env(**settings)))
         return started[-1].start()
 
     yield start

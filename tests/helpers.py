@@ -1,22 +1,15 @@
-"""Helpers shared by the tests: images made in memory, storage listings, JSON errors, keys.
-Multipart bodies come from `devstack.client`, shared with the benchmark."""
+"""Helpers of the tests only: storage listings, keys, and the one check of a JSON error.
+Images come from `devstack.images` and multipart bodies from `devstack.client`, both shared
+with the benchmark."""
 
-import io
+import json
 import os
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from PIL import Image
 
-from devstack.client import multipart  # noqa: F401 (the tests' one multipart builder)
-
-
-def make_image(fmt="JPEG", size=(64, 48), mode="RGB", color=(200, 30, 30), **save):
-    """Encode a small image in memory; `save` is passed to Pillow (exif, icc_profile, ...)."""
-    im = Image.new(mode, size, color)
-    out = io.BytesIO()
-    im.save(out, fmt, **save)
-    return out.getvalue()
+# tests/stack/test_devstack_cli.py (another engineer's file) still imports it from here.
+from devstack.images import make_image  # noqa: F401
 
 
 def stored_files(root) -> list[str]:
@@ -36,29 +29,22 @@ def pem_pair(kind: str):
     return key, public.decode()
 
 
-def photo_like(fmt: str, size: tuple[int, int], seed: int = 1, **save) -> bytes:
-    """An image whose content does not compress, like a photo's fine detail: noise over a
-    gradient. A PNG of 1280 x 1280 is about 4.9 MB, a JPEG of 4032 x 3024 at quality 92 some
-    4-5 MB (phone-photo sizes)."""
-    import random
+def assert_json_error(answer, expected: int, code: str) -> dict:
+    """An error in the one JSON shape, with the status and code expected, never cacheable.
 
-    rng = random.Random(seed)
-    noise = Image.frombytes("RGB", size, rng.randbytes(size[0] * size[1] * 3))
-    gradient = Image.linear_gradient("L").resize(size).convert("RGB")
-    out = io.BytesIO()
-    Image.blend(noise, gradient, 0.3).save(out, fmt, **save)
-    return out.getvalue()
-
-
-def assert_json_error(status: int, headers, body: bytes | str, expected: int, code: str):
-    """An error in the one JSON shape, with the status and code expected, never cacheable."""
-    import json
-
-    assert status == expected, (status, body[:300])
+    `answer` is a `requests` response, a Flask test response, or (status, headers, body) as the
+    raw-socket helpers return it. Returns the parsed body."""
+    if isinstance(answer, tuple):
+        status, headers, body = answer
+    else:
+        status, headers = answer.status_code, answer.headers
+        body = answer.content if hasattr(answer, "content") else answer.get_data()
     lowered = {k.lower(): v for k, v in dict(headers).items()}
+    assert status == expected, (status, body[:300])
     assert lowered["content-type"].startswith("application/json"), lowered
-    answer = json.loads(body)
-    assert answer["success"] is False and answer["code"] == code and answer["error"], answer
+    parsed = json.loads(body)
+    assert parsed["success"] is False and parsed["code"] == code, parsed
+    assert isinstance(parsed["error"], str) and parsed["error"], parsed
     assert "no-store" in lowered.get("cache-control", ""), lowered
     assert "immutable" not in lowered.get("cache-control", ""), lowered
-    return answer
+    return parsed

@@ -6,7 +6,9 @@ import os
 import pytest
 from PIL import Image
 
-from helpers import make_image, multipart, stored_files
+from devstack.client import multipart
+from devstack.images import encode, make_image, noise
+from helpers import stored_files
 
 MIB = 1024 * 1024
 
@@ -23,9 +25,7 @@ def _jpeg_padded_to(total: int) -> bytes:
 
 def _bomb_png():
     im = Image.new("1", (10_000, 10_000))  # 100 Mpx that compress to a few KB
-    out = io.BytesIO()
-    im.save(out, "PNG")
-    return out.getvalue()
+    return encode(im, "PNG")
 
 
 REFUSED_FORMATS = {
@@ -90,11 +90,9 @@ def test_exactly_the_limit_is_accepted_one_byte_more_is_413(upload, root):
 @pytest.mark.parametrize("fmt", ["JPEG", "PNG", "WEBP"])
 def test_photo_sized_dense_images_are_accepted(upload, fmt):
     """Noise does not compress: megabytes of dense data through werkzeug's multipart parser."""
-    im = Image.frombytes("RGB", (1100, 1100), os.urandom(1100 * 1100 * 3))
-    out = io.BytesIO()
-    im.save(out, fmt, quality=95)
-    assert len(out.getvalue()) > MIB
-    response = upload(out.getvalue())
+    data = encode(noise((1100, 1100)), fmt, quality=95)
+    assert len(data) > MIB
+    response = upload(data)
     assert response.status_code == 201, response.json
 
 

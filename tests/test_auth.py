@@ -7,7 +7,9 @@ import time
 import jwt
 import pytest
 
-from helpers import make_image, multipart, pem_pair, stored_files
+from devstack.client import multipart
+from devstack.images import make_image
+from helpers import pem_pair, stored_files
 from uploads import create_app
 
 SECRET = "s" * 48

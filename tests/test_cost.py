@@ -3,12 +3,11 @@
 the largest accepted size of each kind sits just inside both budgets. Times and memory are
 measured by `bench/cost.py`, not asserted here."""
 
-import io
 
 import pytest
-from PIL import Image
 
 from bench import worst
+from devstack.images import make_image
 from helpers import stored_files
 from uploads import cost
 from uploads.errors import ImageTooLarge, UnsupportedFormat
@@ -38,9 +37,7 @@ def test_the_worst_inputs_at_the_cap_are_refused_naming_their_limit(upload, root
 
 
 def _jpeg(size, **options) -> bytes:
-    out = io.BytesIO()
-    Image.new("RGB", size, (120, 90, 60)).save(out, "JPEG", **options)
-    return out.getvalue()
+    return make_image("JPEG", size, color=(120, 90, 60), **options)
 
 
 @pytest.mark.parametrize("size", [worst.CAMERA, (6000, 4000), (5000, 5000), (4000, 6000)])
@@ -52,9 +49,8 @@ def test_camera_jpegs_up_to_the_cap_are_within_the_budget(size, options):
 
 
 def test_a_cmyk_jpeg_at_the_cap_is_within_the_budget():
-    out = io.BytesIO()
-    Image.new("CMYK", worst.SIZE, (10, 20, 30, 40)).save(out, "JPEG")
-    assert normalise(out.getvalue(), LIMITS).width == 2048
+    cmyk = make_image("JPEG", worst.SIZE, "CMYK", (10, 20, 30, 40))
+    assert normalise(cmyk, LIMITS).width == 2048
 
 
 KINDS = {

@@ -13,20 +13,18 @@ import zlib
 import pytest
 from PIL import Image
 
-from helpers import make_image, multipart, stored_files
+from devstack.client import multipart
+from devstack.images import PNG_SIGNATURE, make_image, png_chunk
+from helpers import stored_files
 
 JPEG = make_image("JPEG")
-
-
-def _png_chunk(kind: bytes, data: bytes) -> bytes:
-    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
 
 def _png(width, height, depth, color_type, channels, extra=b"") -> bytes:
     row = b"\0" + os.urandom(width * channels * depth // 8)
     ihdr = struct.pack(">IIBBBBB", width, height, depth, color_type, 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", ihdr) + extra
-            + _png_chunk(b"IDAT", zlib.compress(row * height)) + _png_chunk(b"IEND", b""))
+    return (PNG_SIGNATURE + png_chunk(b"IHDR", ihdr) + extra
+            + png_chunk(b"IDAT", zlib.compress(row * height)) + png_chunk(b"IEND", b""))
 
 
 def _jpeg_with_app1(payload: bytes) -> bytes:
@@ -80,7 +78,7 @@ def test_too_many_form_parts_is_a_400_not_an_image_too_large(client, root):
 def test_metadata_full_of_line_breaks_does_not_upset_the_form_parser(upload, root):
     """A PNG carrying 300 KB of CRLF text (big XMP or comments do): the multipart parser holds
     back bytes after each line break; the upload is still a 201 and the text is dropped."""
-    text = _png_chunk(b"tEXt", b"Comment\0" + b"a line of a long comment\r\n" * 12000)
+    text = png_chunk(b"tEXt", b"Comment\0" + b"a line of a long comment\r\n" * 12000)
     data = _png(64, 48, 8, 2, 3, extra=text)
     response = upload(data, filename="a.png", content_type="image/png")
     assert response.status_code == 201, response.get_json()
@@ -104,9 +102,9 @@ COMPRESSED_100_MB = zlib.compress(b"A" * (100 * 1024 * 1024), 9)
 
 
 @pytest.mark.parametrize("chunk", [
-    _png_chunk(b"zTXt", b"Comment\0\0" + COMPRESSED_100_MB),
-    _png_chunk(b"iCCP", b"icc\0\0" + COMPRESSED_100_MB),
-    _png_chunk(b"iTXt", b"Comment\0\x01\0\0\0" + COMPRESSED_100_MB),
+    png_chunk(b"zTXt", b"Comment\0\0" + COMPRESSED_100_MB),
+    png_chunk(b"iCCP", b"icc\0\0" + COMPRESSED_100_MB),
+    png_chunk(b"iTXt", b"Comment\0\x01\0\0\0" + COMPRESSED_100_MB),
 ], ids=["zTXt", "iCCP", "iTXt"])
 def test_png_metadata_bombs_are_refused_not_inflated(upload, root, chunk):
     response = upload(_png(40, 30, 8, 2, 3, extra=chunk), filename="a.png",

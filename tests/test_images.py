@@ -5,7 +5,7 @@ import io
 import pytest
 from PIL import Image, ImageCms, PngImagePlugin
 
-from helpers import make_image
+from devstack.images import encode, make_image
 from uploads.errors import ImageTooLarge, InvalidImage, UnsupportedFormat
 from uploads.images import Limits, normalise, sniff
 
@@ -32,9 +32,7 @@ def _jpeg_with_exif(orientation=1, gps=True) -> bytes:
     exif[0x010F] = "PhoneMaker"
     if gps:
         exif[GPS_IFD] = {1: "N", 2: (48.0, 51.0, 29.0), 3: "E", 4: (2.0, 17.0, 40.0)}
-    out = io.BytesIO()
-    _two_halves().save(out, "JPEG", quality=95, exif=exif, comment=b"secret comment")
-    return out.getvalue()
+    return encode(_two_halves(), "JPEG", quality=95, exif=exif, comment=b"secret comment")
 
 
 def test_gps_exif_and_comment_are_gone():
@@ -130,9 +128,7 @@ def test_the_extension_comes_from_the_decoded_format():
 
 def _animated(fmt: str) -> bytes:
     frames = [Image.new("RGB", (32, 32), c) for c in ((255, 0, 0), (0, 255, 0), (0, 0, 255))]
-    out = io.BytesIO()
-    frames[0].save(out, fmt, save_all=True, append_images=frames[1:], duration=100, loop=0)
-    return out.getvalue()
+    return encode(frames[0], fmt, save_all=True, append_images=frames[1:], duration=100, loop=0)
 
 
 @pytest.mark.parametrize("fmt", ["PNG", "WEBP"])
@@ -148,9 +144,7 @@ def test_animations_keep_their_first_frame_only(fmt):
 def test_lossless_webp_stays_lossless():
     im = Image.new("RGB", (64, 64))
     im.putdata([(x * 4 % 256, y * 4 % 256, (x ^ y) % 256) for y in range(64) for x in range(64)])
-    out = io.BytesIO()
-    im.save(out, "WEBP", lossless=True)
-    stored = normalise(out.getvalue(), LIMITS).data
+    stored = normalise(encode(im, "WEBP", lossless=True), LIMITS).data
     assert b"VP8L" in stored[:64]
     assert _open(stored).convert("RGB").tobytes() == im.tobytes()
 
@@ -160,11 +154,7 @@ def test_lossless_webp_stays_lossless():
     ("1", "PNG"), ("RGBA", "WEBP"),
 ])
 def test_every_mode_round_trips(mode, fmt):
-    color = 0 if mode in ("L", "I;16", "1") else None
-    im = Image.new(mode, (40, 30), color) if color is not None else Image.new(mode, (40, 30))
-    out = io.BytesIO()
-    im.save(out, fmt)
-    result = normalise(out.getvalue(), LIMITS)
+    result = normalise(make_image(fmt, (40, 30), mode, 0), LIMITS)
     assert _open(result.data).size == (40, 30)
 
 
@@ -172,9 +162,7 @@ def test_palette_transparency_survives_even_when_scaled():
     im = Image.new("P", (3000, 100), 0)
     im.putpalette([255, 0, 0, 0, 0, 255] + [0] * 762)
     im.paste(1, (1500, 0, 3000, 100))
-    out = io.BytesIO()
-    im.save(out, "PNG", transparency=1)
-    stored = _open(normalise(out.getvalue(), LIMITS).data).convert("RGBA")
+    stored = _open(normalise(encode(im, "PNG", transparency=1), LIMITS).data).convert("RGBA")
     assert stored.getpixel((10, 10))[3] == 255
     assert stored.getpixel((stored.width - 10, 10))[3] == 0
 

@@ -1,25 +1,18 @@
 """Fixtures of the operator command tests: real trees on disk, the CLI, tree fingerprints."""
 
 import hashlib
-import io
 import json
 import os
 import stat
 
 import pytest
-from PIL import Image
 
+from devstack.images import make_image
 from uploads import create_app
 
 JPEG_KEY = "i/p/2025/10/avatar_1760877849690_827t7v.jpg"
 PNG_KEY = "i/p/2025/11/avatar_1762000000000_abc123.png"
 WEBP_KEY = "i/p/2026/01/avatar_1767225600000_zz99aa.webp"
-
-
-def make_image(fmt="JPEG", size=(64, 48), mode="RGB", color=(200, 30, 30)) -> bytes:
-    out = io.BytesIO()
-    Image.new(mode, size, color).save(out, fmt)
-    return out.getvalue()
 
 
 def write(root, key, data, mode=0o644, mtime=None):

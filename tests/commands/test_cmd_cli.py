@@ -2,13 +2,13 @@
 environment, in a process of their own."""
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from devstack.client import clean_env
 from uploads.commands import COMMANDS
 
 from .conftest import JPEG_KEY, fingerprint, write
@@ -18,8 +18,7 @@ FLASK = Path(sys.executable).parent / "flask"
 
 
 def flask(root, *args):
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("UPLOADS_", "FLASK_"))}
-    env.update(UPLOADS_ROOT=str(root), UPLOADS_ALLOW_EPHEMERAL="true", UPLOADS_MIN_FREE_BYTES="0")
+    env = clean_env(("FLASK_",), ROOT=root, ALLOW_EPHEMERAL="true", MIN_FREE_BYTES=0)
     return subprocess.run([str(FLASK), "--app", "app", *map(str, args)], cwd=REPO, env=env,
                           capture_output=True, text=True, timeout=120, check=False)
 

@@ -5,6 +5,8 @@ import time
 
 import pytest
 
+from devstack.images import make_image
+
 from .conftest import JPEG_KEY, PNG_KEY, WEBP_KEY, fingerprint, write
 
 
@@ -38,8 +40,6 @@ def test_bad_content_is_an_error(tree, cli_json, images, data, why):
 
 
 def test_gif_is_not_accepted_even_named_right(tree, cli_json):
-    from .conftest import make_image
-
     key = "i/p/2025/10/stray.gif"
     write(tree, key, make_image("GIF", mode="P"))
     result, doc = cli_json("verify")

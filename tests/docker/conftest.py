@@ -9,18 +9,10 @@ import os
 import subprocess
 
 import pytest
-from harness import (
-    MAX_BYTES,
-    REPO,
-    Deployment,
-    PhoneFile,
-    free_port,
-    phone_images,
-    remove_leftovers,
-    run,
-)
+from harness import MAX_BYTES, REPO, Deployment, PhoneFile, phone_images, remove_leftovers, run
 
-from helpers import multipart
+from devstack import free_port
+from devstack.client import clean_env, multipart
 from uploads import create_app
 
 
@@ -83,7 +75,7 @@ def phone_files(tmp_path_factory) -> dict[str, PhoneFile]:
     """Made once per session (a few seconds), each with the in-process app's answer."""
     root = tmp_path_factory.mktemp("reference") / "root"
     with pytest.MonkeyPatch.context() as patch:
-        for name in [n for n in os.environ if n.startswith("UPLOADS_")]:
+        for name in os.environ.keys() - clean_env().keys():
             patch.delenv(name)  # the compose file's defaults, whatever this shell has set
         client = create_app({"ROOT": str(root), "ALLOW_EPHEMERAL": True, "MIN_FREE_BYTES": 0,
                              "AUTH": "none"}).test_client()

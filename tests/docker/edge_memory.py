@@ -19,16 +19,10 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from harness import (
-    MAX_BYTES,
-    Deployment,
-    encode,
-    free_port,
-    pad_png,
-    photo,
-    remove_leftovers,
-    run,
-)
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # devstack, run as a script
+from harness import Deployment, exact_max_png, remove_leftovers, run  # noqa: E402
+
+from devstack import free_port  # noqa: E402
 
 ABORTED = 200
 ABORTED_SIZE = 6_000_000  # announced; within the edge's MAX_BYTES + 1 MiB
@@ -58,7 +52,7 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=1,
                         help="rounds of aborted bodies (a second one tells a leak from reuse)")
     args = parser.parse_args()
-    data = pad_png(encode(photo((1200, 900), 0.3, 4), "PNG", compress_level=1), MAX_BYTES)
+    data = exact_max_png()
     remove_leftovers()
     with tempfile.TemporaryDirectory() as work:
         deployment = Deployment(Path(work), free_port())

@@ -1,18 +1,14 @@
 """Helpers of the real-engine tier: commands, the compose project, polling."""
 
-import io
-import random
-import select
-import socket
-import struct
 import subprocess
 import time
-import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
 import requests
 from PIL import Image
+
+from devstack.images import encode, pad_png, photo
 
 REPO = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = REPO / "docker-compose.traefik.yml"
@@ -28,12 +24,6 @@ def run(*args, check=True, timeout=600, **kwargs):
         raise AssertionError(f"{' '.join(args)} exited {done.returncode}\n"
                              f"{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
     return done
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Deployment:
@@ -96,41 +86,6 @@ class Deployment:
         return requests.get(f"{self.base}{path}", timeout=30)
 
 
-def push_body(port: int, target: str, total: int) -> tuple[int, str, bytes, int]:
-    """POST `total` bytes of zeros announced by Content-Length, reading while writing; stop
-    when the server answers. Returns status, content type, body and the bytes sent by then."""
-    head = (f"POST {target} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
-            f"Content-Type: multipart/form-data; boundary=x\r\nContent-Length: {total}\r\n\r\n")
-    piece, sent, raw = b"\0" * 65536, 0, b""
-    with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
-        sock.sendall(head.encode())
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            readable, writable, _ = select.select([sock], [sock] if sent < total else [], [], 5)
-            if readable:
-                break
-            if writable:
-                try:
-                    sent += sock.send(piece[: total - sent])
-                except (BrokenPipeError, ConnectionResetError):
-                    break  # refused; the answer may still be there to read
-        while chunk := _recv(sock):
-            raw += chunk
-    head_text, _, body = raw.partition(b"\r\n\r\n")
-    lines = head_text.decode("latin-1").split("\r\n")
-    status = int(lines[0].split()[1]) if lines[0].startswith("HTTP/") else 0
-    content_type = next((line.split(":", 1)[1].strip() for line in lines[1:]
-                         if line.lower().startswith("content-type:")), "")
-    return status, content_type, body, sent
-
-
-def _recv(sock) -> bytes:
-    try:
-        return sock.recv(65536)
-    except (ConnectionResetError, TimeoutError):
-        return b""
-
-
 def remove_leftovers():
     """Containers, networks and volumes of this project, from this run or a crashed one."""
     for kind, label in (("container", "com.docker.compose.project"),
@@ -157,48 +112,6 @@ def wait_until(probe, timeout=60.0, step=0.5):
         time.sleep(step)
 
 
-def image(fmt: str, size: tuple[int, int], seed: int) -> bytes:
-    """A small image with some structure, so each one encodes to different bytes."""
-    im = Image.new("RGB", size, (seed * 40 % 256, 90, 200))
-    for x in range(0, size[0], 7):
-        im.putpixel((x, (x * seed) % size[1]), (255, 255, 0))
-    out = io.BytesIO()
-    im.save(out, fmt)
-    return out.getvalue()
-
-
-def photo(size: tuple[int, int], grain: float, seed: int) -> Image.Image:
-    """Photo-like pixels: smooth colour gradients under sensor-like grain, so that a camera-size
-    image encodes to camera-size bytes (flat colours would compress to almost nothing)."""
-    gradient = Image.linear_gradient("L").resize(size)
-    bases = (gradient, Image.radial_gradient("L").resize(size),
-             gradient.transpose(Image.Transpose.ROTATE_90).resize(size))
-    rng = random.Random(seed)
-    return Image.merge("RGB", [
-        Image.blend(base, Image.frombytes("L", size, rng.randbytes(size[0] * size[1])), grain)
-        for base in bases])
-
-
-def encode(im: Image.Image, fmt: str, **options) -> bytes:
-    out = io.BytesIO()
-    im.save(out, fmt, **options)
-    return out.getvalue()
-
-
-def pad_png(data: bytes, total: int) -> bytes:
-    """`data` (a PNG) grown to exactly `total` bytes by a private ancillary chunk after IHDR,
-    which decoders skip: still a valid PNG."""
-    ihdr_end = 8 + 8 + 13 + 4  # signature, IHDR's length and type, its 13 bytes, its CRC
-    room = total - len(data) - 12  # a chunk's length, type and CRC take 12 bytes
-    assert room >= 0, f"the PNG is already {len(data)} bytes"
-    filler = b"\0" * room
-    chunk = (struct.pack(">I", len(filler)) + b"paDd" + filler
-             + struct.pack(">I", zlib.crc32(b"paDd" + filler)))
-    padded = data[:ihdr_end] + chunk + data[ihdr_end:]
-    assert len(padded) == total
-    return padded
-
-
 @dataclass(frozen=True)
 class PhoneFile:
     """A file as a phone sends it, and what the app answers for it when it runs in-process on
@@ -216,14 +129,18 @@ def phone_images() -> dict[str, tuple[str, bytes]]:
     exif = Image.Exif()
     exif[0x0112] = 6  # Orientation: the sensor's landscape, shown rotated 90 degrees (portrait)
     exif[0x010F], exif[0x0110] = "uploads-test", "phone"
-    png = encode(photo((1400, 1000), 0.3, 2), "PNG", compress_level=1)
     return {
-        "jpeg-12mp-exif": ("IMG_0001.jpg", encode(photo((4000, 3000), 0.2, 1), "JPEG",
-                                                  quality=85, exif=exif)),
-        "png-4mb": ("Screenshot.png", png),
+        "jpeg-12mp-exif": ("IMG_0001.jpg", encode(photo((4000, 3000), seed=1), "JPEG",
+                                                  quality=85, exif=exif)),  # ~3.3 MiB
+        "png-3mb": ("Screenshot.png", encode(photo((1400, 1000), seed=2), "PNG",
+                                             compress_level=1)),  # ~2.9 MiB
         # 8 MP: the app's cost budget refuses a lossy WebP over ~10.4 MP
-        "webp-8mp": ("PXL_0003.webp", encode(photo((3264, 2448), 0.3, 3), "WEBP",
-                                             quality=85, method=0)),
-        "png-exactly-max-bytes": ("exact.png", pad_png(
-            encode(photo((1200, 900), 0.3, 4), "PNG", compress_level=1), MAX_BYTES)),
+        "webp-8mp": ("PXL_0003.webp", encode(photo((3264, 2448), seed=3), "WEBP",
+                                             quality=85, method=0)),  # ~2.4 MiB
+        "png-exactly-max-bytes": ("exact.png", exact_max_png()),
     }
+
+
+def exact_max_png() -> bytes:
+    """A photo-like PNG of exactly MAX_BYTES: the largest file the deployment accepts."""
+    return pad_png(encode(photo((1200, 900), seed=4), "PNG", compress_level=1), MAX_BYTES)

@@ -12,6 +12,7 @@ import compose
 import pytest
 from harness import COMPOSE_FILE, REPO
 
+from devstack.client import clean_env
 from uploads.settings import SETTINGS as APP_SETTINGS
 
 BINARY = Path(compose.__file__).parent / "docker-compose"
@@ -25,7 +26,7 @@ REQUIRED = ("AUTH", "PUBLIC_BASE_URL")
 
 
 def config(settings, *args, env_file=os.devnull):
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("UPLOADS_", "COMPOSE_"))}
+    env = clean_env(("COMPOSE_",))
     return subprocess.run([str(BINARY), "-f", str(COMPOSE_FILE), "--env-file", str(env_file),
                            "config", *args], env={**env, **settings}, capture_output=True,
                           text=True, timeout=60, cwd=REPO)

@@ -13,20 +13,24 @@ import uuid
 
 import pytest
 import requests
-from harness import APP_IMAGE, MAX_BYTES, PROJECT, image, push_body, run, wait_until
+from harness import APP_IMAGE, MAX_BYTES, PROJECT, run, wait_until
+from stack.net import push_body
 
-from helpers import multipart
+from devstack.client import multipart
+from devstack.images import make_image
+from helpers import assert_json_error
 
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(900)]
 
 SERVED: dict[str, bytes] = {}  # path -> bytes first served
-PHONE_FILES = ["jpeg-12mp-exif", "png-4mb", "webp-8mp", "png-exactly-max-bytes"]
+PHONE_FILES = ["jpeg-12mp-exif", "png-3mb", "webp-8mp", "png-exactly-max-bytes"]
 EDGE_LIMIT = MAX_BYTES + 1024 * 1024  # the buffering's maxRequestBodyBytes
 
 
 def upload_one(deployment, n: int):
     fmt, ext = [("PNG", "png"), ("JPEG", "jpg"), ("WEBP", "webp")][n % 3]
-    data = deployment.upload(f"photo{n}.{ext}", image(fmt, (40 + n * 13, 30 + n * 7), n))
+    image = make_image(fmt, (40 + n * 13, 30 + n * 7), color=(n * 40 % 256, 90, 200))
+    data = deployment.upload(f"photo{n}.{ext}", image)
     assert data["path"].startswith("/i/p/") and data["path"].endswith("." + ext)
     assert data["url"] == deployment.base + data["path"]
     served = deployment.get(data["path"])
@@ -104,13 +108,6 @@ def test_traefik_can_write_only_its_small_tmp_and_the_certificates(deployment):
     assert not [v for v in config.get("Env") or [] if v.startswith("TMPDIR=")]
 
 
-def assert_json_413(status, content_type, body):
-    assert status == 413, (status, body[:300])
-    assert content_type.startswith("application/json"), content_type
-    answer = json.loads(body)
-    assert answer["success"] is False and answer["code"] == "file_too_large" and answer["error"]
-
-
 def reached_app(deployment, marker) -> bool:
     return marker in deployment.compose("logs", "--no-log-prefix", "app").stdout
 
@@ -122,13 +119,13 @@ def test_a_body_over_the_limit_gets_the_apps_json_413(deployment, body_size):
     body of exactly the edge's limit is the one Traefik spills to its /tmp)."""
     marker = f"over-{uuid.uuid4().hex[:12]}"
     framing = len(multipart([("avatar", "big.png", "image/png", b"")])[0])
-    png = image("PNG", (8, 8), 1)
+    png = make_image("PNG", (8, 8))
     body, mimetype = multipart([("avatar", "big.png", "image/png",
                                  png + b"\0" * (body_size - framing - len(png)))])
     assert len(body) == body_size
     answer = requests.post(f"{deployment.base}/api/upload/avatar?probe={marker}", data=body,
                            headers={"Content-Type": mimetype}, timeout=60)
-    assert_json_413(answer.status_code, answer.headers["Content-Type"], answer.text)
+    assert_json_error(answer, 413, "file_too_large")
     assert wait_until(lambda: reached_app(deployment, marker), 10)
 
 
@@ -136,9 +133,9 @@ def test_a_body_over_the_limit_gets_the_apps_json_413(deployment, body_size):
                          ids=["edge-limit-plus-one", "50mb"])
 def test_a_body_far_over_the_limit_gets_the_edges_json_413(deployment, body_size):
     marker = f"far-{uuid.uuid4().hex[:12]}"
-    status, content_type, body, sent = push_body(
-        deployment.port, f"/api/upload/avatar?probe={marker}", body_size)
-    assert_json_413(status, content_type, body)
+    status, headers, body, sent = push_body(
+        deployment.base, f"/api/upload/avatar?probe={marker}", body_size)
+    assert_json_error((status, headers, body), 413, "file_too_large")
     if body_size > 2 * EDGE_LIMIT:
         assert sent < body_size  # refused while the body was still coming
     assert not reached_app(deployment, marker)
@@ -264,7 +261,7 @@ def test_seed_backup_and_restore_round_trip(deployment, tmp_path):
                      deployment.container("app")["id"]).stdout.split()
         assert f"{restored}:/data:true" in mounts
         assert_all_served(deployment)
-        fresh = deployment.upload("new.png", image("PNG", (30, 20), 9))  # ownership came back
+        fresh = deployment.upload("new.png", make_image("PNG", (30, 20)))  # ownership came back
         assert deployment.get(fresh["path"]).status_code == 200
     finally:
         deployment.compose("down", "--timeout", "10", check=False)
@@ -282,7 +279,7 @@ def test_the_old_frontend_volume_is_adopted_in_place(deployment):
     root, owned by the frontend's user) serves its old URLs and takes new uploads."""
     legacy = f"{PROJECT}_frontend_uploads"
     old_path = "/i/p/2025/10/avatar_1760877849690_827t7v.jpg"
-    old_bytes = image("JPEG", (48, 48), 7)
+    old_bytes = make_image("JPEG", (48, 48))
     run("docker", "volume", "create", legacy)
     try:
         run("docker", "run", "--rm", "-i", "-v", f"{legacy}:/app/public/i", "alpine", "sh", "-c",
@@ -296,7 +293,7 @@ def test_the_old_frontend_volume_is_adopted_in_place(deployment):
         deployment.up()
         answer = deployment.get(old_path)
         assert answer.status_code == 200 and answer.content == old_bytes
-        fresh = deployment.upload("new.png", image("PNG", (30, 20), 8))
+        fresh = deployment.upload("new.png", make_image("PNG", (30, 20)))
         assert deployment.get(fresh["path"]).status_code == 200
     finally:
         deployment.compose("down", "--timeout", "10", check=False)
@@ -321,7 +318,7 @@ def test_https_mode_serves_the_same_files_over_tls(deployment, phone_files):
         # Plain HTTP on the same port reaches no route: every router now requires TLS.
         assert deployment.get(next(iter(SERVED))).status_code == 404
         answer = requests.post(f"{https}/api/upload/avatar", verify=False, timeout=30,
-                               files={"avatar": ("x.png", image("PNG", (20, 20), 11))})
+                               files={"avatar": ("x.png", make_image("PNG", (20, 20)))})
         assert answer.status_code == 201 and answer.json()["data"]["url"].startswith(https)
         path = upload_phone_file(deployment, phone_files["jpeg-12mp-exif"], https, verify=False)
         assert deployment.stored([path]) == {path: hashlib.sha256(SERVED[path]).hexdigest()}

@@ -1,6 +1,6 @@
-"""Images made in memory, uploads over a real socket, and checks of what landed on disk."""
+"""Uploads over a real socket, a PNG that suits them, and checks of what landed on disk.
+Other images come from `devstack.images`, multipart bodies from `devstack.client`."""
 
-import io
 import os
 import stat
 import struct
@@ -10,23 +10,14 @@ from pathlib import Path
 import requests
 from PIL import Image
 
+from devstack.client import BOUNDARY
+from devstack.images import PNG_SIGNATURE, png_chunk
 from uploads.naming import PATH_RE
 
 FORMATS = {"image/jpeg": "JPEG", "image/png": "PNG", "image/webp": "WEBP"}
 EXTENSIONS = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp"}
-PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 PNG_HEAD = 33  # signature and IHDR (whose length, 13, is a CR)
 NO_LINE_BREAKS = bytes.maketrans(b"\r\n", b"\x0e\x0b")
-
-
-def noise_image(fmt: str, size: tuple[int, int], seed: bytes | None = None) -> bytes:
-    """Random pixels: they do not compress, so the bytes are as large as the image asks."""
-    pixels = seed or os.urandom(size[0] * size[1] * 3)
-    im = Image.frombytes("RGB", size, pixels[: size[0] * size[1] * 3])
-    out = io.BytesIO()
-    options = {"quality": 95} if fmt in ("JPEG", "WEBP") else {"compress_level": 1}
-    im.save(out, fmt, **options)
-    return out.getvalue()
 
 
 def png_without_line_breaks(size: tuple[int, int]) -> bytes:
@@ -39,21 +30,12 @@ def png_without_line_breaks(size: tuple[int, int]) -> bytes:
     for _attempt in range(100):  # fresh pixels each time: other checksums, same size
         pixels = os.urandom(width * height * 3).translate(NO_LINE_BREAKS)
         rows = b"".join(b"\0" + pixels[y * width * 3:(y + 1) * width * 3] for y in range(height))
-        png = PNG_SIGNATURE + _chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
-        png += _chunk(b"IDAT", zlib.compress(rows, 0)) + _chunk(b"IEND", b"")
+        ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+        png = PNG_SIGNATURE + png_chunk(b"IHDR", ihdr)
+        png += png_chunk(b"IDAT", zlib.compress(rows, 0)) + png_chunk(b"IEND", b"")
         if b"\r" not in png[PNG_HEAD:] and b"\n" not in png[PNG_HEAD:]:
             return png
     raise AssertionError("no PNG without line breaks")
-
-
-def _chunk(kind: bytes, data: bytes) -> bytes:
-    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-
-def flat_image(fmt: str, size: tuple[int, int], color=(40, 120, 200)) -> bytes:
-    out = io.BytesIO()
-    Image.new("RGB", size, color).save(out, fmt)
-    return out.getvalue()
 
 
 def post_image(url: str, data: bytes, filename="avatar.jpg", field="avatar",
@@ -66,14 +48,6 @@ def post_image(url: str, data: bytes, filename="avatar.jpg", field="avatar",
 def files_under(folder) -> list[Path]:
     folder = Path(folder)
     return sorted(p for p in folder.rglob("*") if not p.is_dir()) if folder.exists() else []
-
-
-def assert_error(response, status: int, code: str) -> None:
-    assert response.status_code == status, response.text
-    assert response.headers["Content-Type"].startswith("application/json")
-    body = response.json()
-    assert body["success"] is False and body["code"] == code, body
-    assert isinstance(body["error"], str) and body["error"], body
 
 
 def assert_stored(root, data: dict) -> Path:
@@ -105,15 +79,7 @@ def assert_folder_modes(root) -> None:
         assert stat.S_IMODE(folder.stat().st_mode) == 0o755, (folder, oct(folder.stat().st_mode))
 
 
-def multipart_body(data: bytes, field="avatar", filename="avatar.jpg",
-                   content_type="image/jpeg", boundary="server-test-boundary") -> bytes:
-    """One file part, as a browser encodes it, for tests that write the request by hand."""
-    head = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"{field}\"; "
-            f"filename=\"{filename}\"\r\nContent-Type: {content_type}\r\n\r\n").encode()
-    return head + data + f"\r\n--{boundary}--\r\n".encode()
-
-
-def raw_request(port: int, body: bytes, boundary="server-test-boundary", length=None,
+def raw_request(port: int, body: bytes, boundary=BOUNDARY, length=None,
                 extra_headers="") -> bytes:
     """The bytes of a POST to the upload route, Content-Length `length` (default: the body's)."""
     length = len(body) if length is None else length

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import requests
 
+from devstack.client import clean_env
 from devstack.stack import children, free_port
 
 PROJECT = Path(__file__).resolve().parents[2]
@@ -25,14 +26,12 @@ STOP_SECONDS = 30
 
 def server_env(root, port: int, run_dir, **settings) -> dict:
     """The environment of one server: no UPLOADS_ variable leaks in from the caller's shell."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("UPLOADS_")}
-    env.update(UPLOADS_BIND=f"127.0.0.1:{port}", UPLOADS_ROOT=str(root),
-               UPLOADS_ALLOW_EPHEMERAL="true", UPLOADS_GRACEFUL_TIMEOUT="5",
-               # Every client here is 127.0.0.1: admission must not take the test's many
-               # concurrent uploads for one client's burst.
-               UPLOADS_CLIENT_SLOTS="64", UPLOADS_QUEUE_SECONDS="60",
-               XDG_RUNTIME_DIR=str(run_dir))  # gunicorn's control socket, one per server
-    env.update({f"UPLOADS_{k}": str(v) for k, v in settings.items()})
+    # Every client here is 127.0.0.1: admission must not take the test's many concurrent
+    # uploads for one client's burst.
+    defaults = {"BIND": f"127.0.0.1:{port}", "ROOT": root, "ALLOW_EPHEMERAL": "true",
+                "GRACEFUL_TIMEOUT": 5, "CLIENT_SLOTS": 64, "QUEUE_SECONDS": 60}
+    env = clean_env(**{**defaults, **settings})
+    env["XDG_RUNTIME_DIR"] = str(run_dir)  # gunicorn's control socket, one per server
     return env
 
 

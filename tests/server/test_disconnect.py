@@ -10,17 +10,12 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from .checks import (
-    assert_stored,
-    files_under,
-    multipart_body,
-    png_without_line_breaks,
-    post_image,
-    raw_request,
-)
+from devstack.client import multipart
+
+from .checks import assert_stored, files_under, png_without_line_breaks, post_image, raw_request
 
 IMAGE = png_without_line_breaks((400, 300))
-BODY = multipart_body(IMAGE, filename="avatar.png", content_type="image/png")
+BODY, _ = multipart([("avatar", "avatar.png", "image/png", IMAGE)])
 RAW_REQUEST_LOG = 'ms "-"'  # the end of an access-log line of a request with no User-Agent
 
 

@@ -8,7 +8,9 @@ and a root the app cannot write is refused whatever the setting.
 import pytest
 import requests
 
-from .checks import flat_image, post_image
+from devstack.images import make_image
+
+from .checks import post_image
 from .process import run_to_exit
 
 COMMANDS = ["gunicorn", "flask"]
@@ -47,7 +49,7 @@ def test_refusal_is_one_clear_message_not_a_traceback(tmp_path, command):
 def test_mount_point_of_its_own_is_accepted(tmpfs, gunicorn):
     root = tmpfs("volume", "8m")
     server = gunicorn(root, ALLOW_EPHEMERAL="false", MIN_FREE_BYTES=0)
-    response = post_image(server.url, flat_image("PNG", (20, 10)), filename="a.png")
+    response = post_image(server.url, make_image("PNG", (20, 10)), filename="a.png")
     assert response.status_code == 201, response.text
     assert (root / response.json()["data"]["path"].lstrip("/")).is_file()
     assert requests.get(server.url + "/readyz", timeout=5).status_code == 200

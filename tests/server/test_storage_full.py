@@ -10,12 +10,13 @@ from concurrent.futures import ThreadPoolExecutor
 
 import requests
 
+from devstack.images import make_image
+from helpers import assert_json_error
+
 from .checks import (
     assert_complete_image,
-    assert_error,
     assert_stored,
     files_under,
-    flat_image,
     png_without_line_breaks,
     post_image,
 )
@@ -53,7 +54,7 @@ def test_full_filesystem_answers_507_and_keeps_nothing_partial(tmpfs, gunicorn):
             if response.status_code == 201:
                 accepted.append(response.json()["data"])
             else:
-                assert_error(response, 507, "storage_full")
+                assert_json_error(response, 507, "storage_full")
                 refused.append(response)
         if all(r.status_code == 507 for r in batch):
             break
@@ -75,10 +76,11 @@ def test_out_of_inodes_answers_507_and_keeps_nothing_partial(tmpfs, gunicorn):
     server = gunicorn(root, MIN_FREE_BYTES=0)
     accepted, statuses = [], []
     for i in range(20):
-        response = post_image(server.url, flat_image("PNG", (30, 20), (i, 0, 0)), filename="a.png")
+        data = make_image("PNG", (30, 20), color=(i, 0, 0))
+        response = post_image(server.url, data, filename="a.png")
         statuses.append(response.status_code)
         if response.status_code != 201:
-            assert_error(response, 507, "storage_full")
+            assert_json_error(response, 507, "storage_full")
             break
         accepted.append(response.json()["data"])
     assert statuses[-1] == 507 and accepted, statuses
@@ -86,7 +88,7 @@ def test_out_of_inodes_answers_507_and_keeps_nothing_partial(tmpfs, gunicorn):
     _assert_nothing_partial(root, accepted)
 
     (root / accepted[0]["path"].lstrip("/")).unlink()
-    response = post_image(server.url, flat_image("PNG", (30, 20)), filename="a.png")
+    response = post_image(server.url, make_image("PNG", (30, 20)), filename="a.png")
     assert response.status_code == 201, response.text
     _assert_nothing_partial(root, accepted[1:] + [response.json()["data"]])
 
@@ -103,7 +105,7 @@ def test_min_free_guard_refuses_before_writing(tmpfs, gunicorn):
         if response.status_code != 201:
             break
         accepted.append(response.json()["data"])
-    assert_error(response, 507, "storage_full")
+    assert_json_error(response, 507, "storage_full")
     assert "2MB" in response.json()["error"]  # the limit is named
     assert accepted
     assert _free(root) > len(data) + 64 * 1024  # it would have fitted: the guard said no
@@ -113,8 +115,8 @@ def test_min_free_guard_refuses_before_writing(tmpfs, gunicorn):
 def test_min_free_above_the_volume_size_refuses_everything(tmpfs, gunicorn):
     root = tmpfs("tiny", "1m")
     server = gunicorn(root, MIN_FREE_BYTES=str(8 * 1024 * 1024))
-    response = post_image(server.url, flat_image("PNG", (30, 20)), filename="a.png")
-    assert_error(response, 507, "storage_full")
+    response = post_image(server.url, make_image("PNG", (30, 20)), filename="a.png")
+    assert_json_error(response, 507, "storage_full")
     assert not (root / "i").exists()
     assert files_under(root) == []
     ready = requests.get(server.url + "/readyz", timeout=5)

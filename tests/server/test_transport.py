@@ -5,9 +5,10 @@ import json
 import socket
 from urllib.parse import urlsplit
 
-from .checks import assert_stored, files_under, multipart_body, png_without_line_breaks
+from devstack.client import BOUNDARY, multipart
 
-BOUNDARY = "server-test-boundary"
+from .checks import assert_stored, files_under, png_without_line_breaks
+
 SMALL = png_without_line_breaks((40, 30))
 OVER_LIMIT = (1330, 1330)  # 5.3 MB as an uncompressed PNG: over 5 MiB
 
@@ -49,7 +50,7 @@ def test_chunked_upload_without_content_length_is_stored(gunicorn, tmp_path):
     root = tmp_path / "root"
     server = gunicorn(root, MIN_FREE_BYTES=0)
     port = urlsplit(server.url).port
-    body = multipart_body(SMALL, filename="a.png", content_type="image/png")
+    body = multipart([("avatar", "a.png", "image/png", SMALL)])[0]
     _, answer = _exchange(port, _head(port, "Transfer-Encoding: chunked") + _chunked(body))
     assert _status(answer) == 201, answer[:300]
     assert b'"content_type":"image/png"' in answer
@@ -60,8 +61,7 @@ def test_chunked_upload_over_the_limit_is_413_and_stores_nothing(gunicorn, tmp_p
     root = tmp_path / "root"
     server = gunicorn(root, MIN_FREE_BYTES=0)
     port = urlsplit(server.url).port
-    body = multipart_body(png_without_line_breaks(OVER_LIMIT), filename="a.png",
-                          content_type="image/png")
+    body = multipart([("avatar", "a.png", "image/png", png_without_line_breaks(OVER_LIMIT))])[0]
     _, answer = _exchange(port, _head(port, "Transfer-Encoding: chunked") + _chunked(body))
     assert _status(answer) == 413, answer[:300]
     assert b'"code":"file_too_large"' in _json_body(answer)
@@ -72,7 +72,7 @@ def test_expect_100_continue_is_answered_then_the_upload_stored(gunicorn, tmp_pa
     root = tmp_path / "root"
     server = gunicorn(root, MIN_FREE_BYTES=0)
     port = urlsplit(server.url).port
-    body = multipart_body(SMALL, filename="a.png", content_type="image/png")
+    body = multipart([("avatar", "a.png", "image/png", SMALL)])[0]
     head = _head(port, f"Content-Length: {len(body)}", "Expect: 100-continue")
     first, rest = _exchange(port, head, body, wait_first=True)
     assert first.startswith(b"HTTP/1.1 100 Continue"), first
@@ -89,7 +89,7 @@ def test_content_length_far_over_the_limit_is_refused_before_the_body(gunicorn, 
     assert _status(answer) == 413, answer[:300]
     assert b'"success":false' in _json_body(answer)
     assert files_under(root) == []
-    after = multipart_body(SMALL, filename="a.png", content_type="image/png")
+    after = multipart([("avatar", "a.png", "image/png", SMALL)])[0]
     _, answer = _exchange(port, _head(port, f"Content-Length: {len(after)}") + after)
     assert _status(answer) == 201
     assert_stored(root, json.loads(_json_body(answer))["data"])

@@ -9,8 +9,7 @@ from urllib.parse import urlsplit
 
 import requests
 
-from devstack.client import post_from  # noqa: F401 (used by the stack tests)
-from helpers import make_image
+from devstack.images import make_image
 
 
 def probe_id(label: str) -> str:
@@ -18,10 +17,12 @@ def probe_id(label: str) -> str:
     return f"{label}-{uuid.uuid4().hex[:12]}"
 
 
-def upload(base_url, data=None, fmt="JPEG", name="avatar.jpg", mime="image/jpeg", query=""):
+def upload(base_url, data=None, fmt="JPEG", name="avatar.jpg", mime="image/jpeg", query="",
+           timeout=30):
+    """What the web client sends: one file part (a small `fmt` image unless `data` is given)."""
     data = data if data is not None else make_image(fmt)
     return requests.post(f"{base_url}/api/upload/avatar{query}",
-                         files={"avatar": (name, data, mime)}, timeout=30)
+                         files={"avatar": (name, data, mime)}, timeout=timeout)
 
 
 def connect(base_url, timeout=10.0, source="127.0.0.1") -> socket.socket:
@@ -48,10 +49,10 @@ def raw_get(base_url, target: str, method="GET") -> tuple[int, dict, bytes]:
     with connect(base_url) as sock:
         sock.sendall(f"{method} {target} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
                      "Connection: close\r\n\r\n".encode("latin-1"))
-        return parse(_read_all(sock))
+        return parse(read_all(sock))
 
 
-def _read_all(sock) -> bytes:
+def read_all(sock) -> bytes:
     chunks = []
     while True:
         try:
@@ -79,7 +80,7 @@ def push_body(base_url, target, total: int, chunked=False) -> tuple[int, dict, b
             sending = sent < total and not broken
             readable, writable, _ = select.select([sock], [sock] if sending else [], [], 5)
             if readable:
-                answer = _read_all(sock)
+                answer = read_all(sock)
                 break
             if not writable:
                 if not sending:
@@ -107,11 +108,11 @@ def trickle(base_url, head: bytes, then: bytes, every=0.5, limit=60.0):
         for byte in then:
             readable, _, _ = select.select([sock], [], [], every)
             if readable:
-                return time.monotonic() - started, _read_all(sock)
+                return time.monotonic() - started, read_all(sock)
             if time.monotonic() - started > limit:
                 return None, b""
             try:
                 sock.sendall(bytes([byte]))
             except (BrokenPipeError, ConnectionResetError):
-                return time.monotonic() - started, _read_all(sock)
+                return time.monotonic() - started, read_all(sock)
         return None, b""

@@ -1,13 +1,13 @@
 """What the edge refuses before the app sees it: far too large bodies, slow clients, bursts."""
 
-import json
 import threading
 import time
 
 import pytest
 import requests
 
-from helpers import make_image
+from devstack.images import make_image
+from helpers import assert_json_error
 from stack.net import parse, probe_id, push_body, trickle, upload
 
 pytestmark = pytest.mark.stack
@@ -27,19 +27,12 @@ def wait_until_app_logged(stack, marker: str) -> None:
         time.sleep(0.1)
 
 
-def assert_edge_error(status, headers, body, expected, code):
-    assert status == expected, (status, body[:200])
-    assert headers["content-type"].startswith("application/json")
-    answer = json.loads(body)
-    assert answer["success"] is False and answer["code"] == code and answer["error"]
-
-
 @pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])
 def test_a_50mb_body_gets_413_from_the_edge_and_never_reaches_the_app(stack, chunked):
     refused = probe_id("big")
     status, headers, body, sent = push_body(
         stack.url, f"/api/upload/avatar?probe={refused}", FIFTY_MB, chunked=chunked)
-    assert_edge_error(status, headers, body, 413, "file_too_large")
+    assert_json_error((status, headers, body), 413, "file_too_large")
     assert "5MB" in body.decode()
     assert sent < FIFTY_MB  # refused while the body was still coming
 
@@ -53,8 +46,7 @@ def test_a_body_just_over_the_apps_limit_gets_the_apps_own_413(stack):
     # Above MAX_BYTES but within the edge's margin: the app refuses it, with the same shape.
     data = make_image("PNG", size=(8, 8)) + b"\0" * (5 * 1024 * 1024 + 10)
     answer = upload(stack.url, data, "PNG", "big.png", "image/png")
-    assert answer.status_code == 413
-    assert answer.json()["code"] == "file_too_large"
+    assert_json_error(answer, 413, "file_too_large")
 
 
 HEAD = ("POST /api/upload/avatar?probe={marker} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
@@ -98,11 +90,9 @@ def test_the_rate_limit_answers_429_after_its_burst(make_stack):
     answers = [upload(limited.url) for _ in range(5)]
     assert [a.status_code for a in answers[:3]] == [201, 201, 201]
     for answer in answers[3:]:
-        assert answer.status_code == 429
-        assert answer.headers["Content-Type"].startswith("application/json")
-        assert answer.json()["code"] == "rate_limited"
-        assert "1 par minute" in answer.json()["error"]  # the limit is named
-        assert "3 d'affilée" in answer.json()["error"]
+        refused = assert_json_error(answer, 429, "rate_limited")
+        assert "1 par minute" in refused["error"]  # the limit is named
+        assert "3 d'affilée" in refused["error"]
     stored = list((limited.root / "i").rglob("*.jpg"))
     assert len(stored) == 3
     # Images are never rate limited.
@@ -123,6 +113,6 @@ def test_the_edge_limits_follow_the_settings(make_stack):
     # UPLOADS_MAX_BYTES, UPLOADS_LANGUAGE and UPLOADS_RATE_LIMIT=0 reach Traefik's templates.
     small = make_stack(MAX_BYTES=100 * 1024, LANGUAGE="en", RATE_LIMIT=0, RATE_BURST=1)
     status, headers, body, _sent = push_body(small.url, "/api/upload/avatar", 2 * 1024 * 1024)
-    assert_edge_error(status, headers, body, 413, "file_too_large")
-    assert json.loads(body)["error"] == "The image must not be larger than 100KB"
+    refused = assert_json_error((status, headers, body), 413, "file_too_large")
+    assert refused["error"] == "The image must not be larger than 100KB"
     assert [upload(small.url).status_code for _ in range(4)] == [201] * 4  # no rate limit

@@ -10,7 +10,7 @@ import pytest
 import requests
 
 from devstack import configs
-from helpers import make_image
+from devstack.images import make_image
 
 pytestmark = pytest.mark.stack
 

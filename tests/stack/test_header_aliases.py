@@ -7,7 +7,6 @@ nginx, and the test reads exactly what an upstream is handed.
 """
 
 import http.server
-import os
 import subprocess
 import threading
 import time
@@ -16,6 +15,7 @@ import pytest
 import requests
 
 from devstack import configs, free_port
+from devstack.client import clean_env
 from devstack.stack import _tool
 from stack.net import probe_id
 
@@ -64,8 +64,7 @@ def edge(tmp_path_factory):
     port = free_port()
     static = work / "traefik.yml"
     static.write_text(configs.traefik_static(port))
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("UPLOADS_", "TRAEFIK_"))}
-    env.update(UPLOADS_APP_URL=recorder.url, UPLOADS_STATIC_URL=recorder.url)
+    env = clean_env(("TRAEFIK_",), APP_URL=recorder.url, STATIC_URL=recorder.url)
     with open(work / "traefik.log", "wb") as log:
         proc = subprocess.Popen([_tool("traefik"), f"--configFile={static}"], env=env,
                                 stdout=log, stderr=subprocess.STDOUT, start_new_session=True)

@@ -12,19 +12,16 @@ import jwt
 import pytest
 import requests
 
-from helpers import assert_json_error, make_image, multipart, photo_like
+from devstack.client import multipart, post_from
+from devstack.images import encode, make_image, noise, photo
+from helpers import assert_json_error
 
-from .net import connect, parse, post_from, push_body
+from .net import connect, parse, push_body, read_all, upload
 
 pytestmark = pytest.mark.stack
 
 WEAK_UPLINK = 32_000  # bytes a second: a weak mobile signal
 SOAK_CLIENTS = 4
-
-
-def post_file(base_url, data, name="photo.png", mime="image/png", timeout=60):
-    return requests.post(f"{base_url}/api/upload/avatar",
-                         files={"avatar": (name, data, mime)}, timeout=timeout)
 
 
 def send_paced(base_url, body: bytes, content_type: str, rate: int,
@@ -41,20 +38,7 @@ def send_paced(base_url, body: bytes, content_type: str, rate: int,
             pause = started + (offset + step) / rate - time.monotonic()
             if pause > 0:
                 time.sleep(pause)
-        return parse(read_answer(sock))
-
-
-def read_answer(sock) -> bytes:
-    chunks = []
-    while True:
-        try:
-            chunk = sock.recv(65536)
-        except (ConnectionResetError, TimeoutError):
-            break
-        if not chunk:
-            break
-        chunks.append(chunk)
-    return b"".join(chunks)
+        return parse(read_all(sock))
 
 
 def send_raw(base_url, data: bytes, close_after=False, source="127.0.0.1"):
@@ -63,7 +47,7 @@ def send_raw(base_url, data: bytes, close_after=False, source="127.0.0.1"):
             sock.sendall(data)
         if close_after:
             return 0, {}, b""
-        return parse(read_answer(sock))
+        return parse(read_all(sock))
 
 
 def stored_count(stack) -> int:
@@ -84,14 +68,15 @@ def test_a_valid_upload_right_after_a_refused_body_always_succeeds(stack):
         refused = requests.post(stack.url + "/api/upload/avatar", timeout=30,
                                 **refused_kinds[i % 2])
         assert refused.status_code == 400, refused.text
-        valid = post_file(stack.url, make_image("JPEG"), "a.jpg", "image/jpeg")
+        valid = upload(stack.url, name="a.jpg")
         assert valid.status_code == 201, (i, valid.status_code, valid.text[:200])
 
 
 def test_a_phone_photo_over_a_weak_uplink_is_stored(make_stack):
     edge = make_stack(RATE_LIMIT=0, MIN_FREE_BYTES=0)
-    photo = photo_like("PNG", (1280, 1280))  # ~4.9 MB: 5 MiB takes ~160 s at this rate
-    body, content_type = multipart([("avatar", "photo.png", "image/png", photo)])
+    # ~4.9 MB of pixels no codec can shrink: 5 MiB takes ~160 s at this rate
+    data = encode(noise((1280, 1280), seed=1), "PNG")
+    body, content_type = multipart([("avatar", "photo.png", "image/png", data)])
     started = time.monotonic()
     status, _headers, answer = send_paced(edge.url, body, content_type, WEAK_UPLINK)
     assert status == 201, (status, answer[:300])
@@ -133,7 +118,7 @@ def test_soak_no_valid_upload_fails_whatever_the_others_send(make_stack):
     valid: list[tuple[int, str]] = []
     hostile_count = [0]
     errors: list[BaseException] = []
-    images = [make_image("JPEG", (640, 480)), photo_like("JPEG", (1600, 1200), quality=90),
+    images = [make_image("JPEG", (640, 480)), encode(photo((1600, 1200)), "JPEG", quality=90),
               make_image("PNG", (300, 300)), make_image("WEBP", (400, 400))]
 
     def uploader(n):
@@ -161,8 +146,8 @@ def test_soak_no_valid_upload_fails_whatever_the_others_send(make_stack):
             i += 1
 
     def slow_photo():
-        photo = photo_like("PNG", (900, 900), seed=7)  # ~2.4 MB at 32 KB/s: ~76 s
-        body, content_type = multipart([("avatar", "slow.png", "image/png", photo)])
+        data = encode(noise((900, 900), seed=7), "PNG")  # ~2.4 MB at 32 KB/s: ~76 s
+        body, content_type = multipart([("avatar", "slow.png", "image/png", data)])
         status, _h, answer = send_paced(edge.url, body, content_type, WEAK_UPLINK, "127.0.0.9")
         valid.append((status, answer[:200].decode(errors="replace")))
 
@@ -192,7 +177,7 @@ def test_malformed_chunking_is_a_json_400(stack):
         stack.url, b"POST /api/upload/avatar HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
         b"Content-Type: multipart/form-data; boundary=x\r\nTransfer-Encoding: chunked\r\n\r\n"
         b"ZZZ\r\nabc\r\n0\r\n\r\n")
-    assert_json_error(status, headers, body, 400, "bad_request")
+    assert_json_error((status, headers, body), 400, "bad_request")
 
 
 def test_a_body_slower_than_the_read_timeout_gets_408(stack):
@@ -208,7 +193,7 @@ def test_a_body_slower_than_the_read_timeout_gets_408(stack):
             except OSError:
                 break
             time.sleep(0.2)
-        answer = read_answer(sock)
+        answer = read_all(sock)
     status, headers, _body = parse(answer)
     # Traefik cancels the request when its read deadline passes, so its error pages cannot
     # be fetched: the status is the edge's 408, the body its own text (README, "Limits").
@@ -226,7 +211,7 @@ def test_headers_up_to_the_edge_limit_are_passed_and_beyond_it_refused(stack, wh
 
 @pytest.fixture(scope="module")
 def image_path(stack):
-    answer = post_file(stack.url, make_image("JPEG"), "a.jpg", "image/jpeg")
+    answer = upload(stack.url, name="a.jpg")
     assert answer.status_code == 201
     return answer.json()["data"]["path"]
 
@@ -238,7 +223,7 @@ def image_path(stack):
 ], ids=["416", "412", "get-with-body"])
 def test_image_errors_are_json_and_never_cached(stack, image_path, headers, data, status, code):
     answer = requests.get(stack.url + image_path, headers=headers, data=data, timeout=10)
-    assert_json_error(answer.status_code, answer.headers, answer.content, status, code)
+    assert_json_error(answer, status, code)
 
 
 def test_a_whole_image_is_cached_forever_and_a_range_answer_is_not(stack, image_path):
@@ -251,10 +236,9 @@ def test_a_whole_image_is_cached_forever_and_a_range_answer_is_not(stack, image_
 
 def test_429_says_when_to_retry(make_stack):
     limited = make_stack(RATE_LIMIT=6, RATE_BURST=1)
-    assert post_file(limited.url, make_image("JPEG"), "a.jpg", "image/jpeg").status_code == 201
-    answer = post_file(limited.url, make_image("JPEG"), "a.jpg", "image/jpeg")
-    body = assert_json_error(answer.status_code, answer.headers, answer.content, 429,
-                             "rate_limited")
+    assert upload(limited.url, name="a.jpg").status_code == 201
+    answer = upload(limited.url, name="a.jpg")
+    body = assert_json_error(answer, 429, "rate_limited")
     assert answer.headers["Retry-After"] == "10"  # one upload comes back every 10 s
     assert "10 s" in body["error"] and "6 par minute" in body["error"]
 
@@ -262,9 +246,8 @@ def test_429_says_when_to_retry(make_stack):
 def test_an_app_that_is_down_gets_a_json_502_with_retry_after(make_stack):
     edge = make_stack()
     edge.stop_one("gunicorn")
-    answer = post_file(edge.url, make_image("JPEG"), "a.jpg", "image/jpeg")
-    assert_json_error(answer.status_code, answer.headers, answer.content, 502,
-                      "service_unavailable")
+    answer = upload(edge.url, name="a.jpg")
+    assert_json_error(answer, 502, "service_unavailable")
     assert answer.headers["Retry-After"] == "5"
 
 
@@ -272,8 +255,9 @@ def test_an_app_that_is_down_gets_a_json_502_with_retry_after(make_stack):
 
 def test_an_upload_whose_client_hung_up_is_not_stored(make_stack):
     edge = make_stack(WORKERS=1, THREADS=1, RATE_LIMIT=0, MIN_FREE_BYTES=0)
-    heavy = photo_like("PNG", (1280, 1280), seed=3)  # ~4.9 MB, slow to re-encode
-    busy = [threading.Thread(target=post_file, args=(edge.url, heavy)) for _ in range(3)]
+    heavy = encode(noise((1280, 1280), seed=3), "PNG")  # ~4.9 MB, slow to re-encode
+    busy = [threading.Thread(target=upload, args=(edge.url, heavy, "PNG", "photo.png", "image/png"),
+                             kwargs={"timeout": 60}) for _ in range(3)]
     for thread in busy:
         thread.start()
     time.sleep(0.3)  # the one worker thread is now decoding; the next request waits

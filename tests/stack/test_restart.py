@@ -5,7 +5,7 @@ import pytest
 import requests
 
 from devstack import NAMES
-from helpers import make_image
+from devstack.images import make_image
 from stack.net import upload
 
 pytestmark = pytest.mark.stack

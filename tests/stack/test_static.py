@@ -5,23 +5,14 @@ import re
 import pytest
 import requests
 
-from helpers import make_image
+from devstack.images import make_image
+from helpers import assert_json_error
 from stack.net import raw_get, upload
 
 pytestmark = pytest.mark.stack
 
 IMMUTABLE = "public, max-age=31536000, immutable"
 SECRET = b"outside-the-served-tree"
-
-
-def assert_json_error(response, status, code=None):
-    assert response.status_code == status
-    assert response.headers["Content-Type"].startswith("application/json")
-    body = response.json()
-    assert body["success"] is False and body["error"]
-    if code:
-        assert body["code"] == code
-    assert "immutable" not in response.headers.get("Cache-Control", "")
 
 
 @pytest.fixture(scope="module")
@@ -76,7 +67,7 @@ def test_no_folder_is_ever_listed(stack, stored):
         answer = requests.get(stack.url + folder, timeout=10)
         assert answer.status_code == 404, folder
         assert name.encode() not in answer.content
-        assert_json_error(answer, 404)
+        assert_json_error(answer, 404, "not_found")
 
 
 @pytest.fixture(scope="module")
