@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from devstack.client import clean_env
+
 REPO = Path(__file__).resolve().parents[2]
 WEB_DIR = REPO / "web"
 ARTIFACTS = REPO / "artifacts" / "browser"
@@ -164,6 +166,10 @@ IMAGE_SCRIPT = """async (selector) => {
 }"""
 
 
+# Free space is not this tier's subject, and its uploads never trip the rate limit.
+STACK_SETTINGS = {"MIN_FREE_BYTES": 0, "RATE_LIMIT": 100000, "RATE_BURST": 10000}
+
+
 @pytest.fixture(scope="module")
 def page_stack(browser, origins, tmp_path_factory):
     """The real local stack (`devstack.Stack`) for this tier, with the first extra origin on the
@@ -172,7 +178,7 @@ def page_stack(browser, origins, tmp_path_factory):
 
     allowed, _other = origins
     root = tmp_path_factory.mktemp("browser-stack") / "root"
-    with Stack(root=root, env=stack_env(CORS_ORIGINS=allowed.url)) as stack:
+    with Stack(root=root, env=clean_env(**STACK_SETTINGS, CORS_ORIGINS=allowed.url)) as stack:
         yield stack
 
 
@@ -185,14 +191,7 @@ def jwt_stack(browser, tmp_path_factory):
     from devstack import Stack
 
     root = tmp_path_factory.mktemp("browser-jwt-stack") / "root"
-    with Stack(root=root, env=stack_env(AUTH="jwt", JWT_SECRET=JWT_SECRET)) as stack:
+    with Stack(root=root, env=clean_env(**STACK_SETTINGS, AUTH="jwt",
+                                               JWT_SECRET=JWT_SECRET)) as stack:
         yield stack
 
-
-def stack_env(**settings) -> dict:
-    """This environment without the caller's UPLOADS_ settings, plus `settings` (unprefixed)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("UPLOADS_")}
-    # Free space is not this tier's subject, and its uploads never trip the rate limit.
-    env.update(UPLOADS_MIN_FREE_BYTES="0", UPLOADS_RATE_LIMIT="100000", UPLOADS_RATE_BURST="10000")
-    env.update({f"UPLOADS_{name}": str(value) for name, value in settings.items()})
-    return env

@@ -5,14 +5,14 @@ size from the URL the API returned, and the file on disk. A refusal means the se
 message on screen and nothing at all written under the storage root.
 """
 
-import io
-import os
 import re
 import time
 
 import jwt
 import pytest
-from PIL import Image
+
+from devstack.images import encode, noise, photo
+from helpers import stored_files
 
 from .conftest import JWT_SECRET
 
@@ -26,25 +26,14 @@ NETWORK = "Le serveur est injoignable ou a refusé la requête (réseau ou CORS)
 UNAUTHORIZED = "Authentification requise : jeton Bearer absent, expiré ou invalide"
 
 
-def picture(fmt, size, noise=False) -> bytes:
-    """A gradient (or, for size, random noise that no codec can shrink) encoded by Pillow."""
-    width, height = size
-    if noise:
-        im = Image.frombytes("RGB", size, os.urandom(width * height * 3))
-    else:
-        im = Image.linear_gradient("L").resize(size).convert("RGB")
-        im.paste((200, 40, 40), (width // 4, height // 4, width // 2, height // 2))
-    out = io.BytesIO()
-    im.save(out, fmt, **({"quality": 95} if fmt == "JPEG" else {}))
-    return out.getvalue()
+def picture(fmt, size, dense=False) -> bytes:
+    """A photo (or, for size, random noise that no codec can shrink) encoded by Pillow."""
+    return encode(noise(size) if dense else photo(size), fmt, quality=95)
 
 
 def files_under(root) -> set[str]:
     """Every file below the storage root, temp folder included, relative to it."""
-    found = set()
-    for folder, _dirs, names in os.walk(root):
-        found |= {os.path.relpath(os.path.join(folder, n), root) for n in names}
-    return found
+    return set(stored_files(root))
 
 
 def shown_bytes(text: str) -> int:
@@ -69,6 +58,16 @@ def assert_stored_and_displayed(page, stack, before, size, mime):
     assert page.text("#result-dimensions") == f"{size[0]} × {size[1]} px"
     assert page.text("#result-type") == mime
     assert page.text("#result-url") == img["src"]
+    assert not page.errors
+
+
+def assert_refused(page, stack, before, message, detail=None):
+    """The page shows the refusal (`detail`: `HTTP <status> · <code>`), no result, no script
+    error, and nothing was written under the storage root."""
+    assert page.text("#error-message") == message
+    assert detail is None or page.text("#error-detail") == detail
+    assert not page.visible("#result")
+    assert files_under(stack.root) == before
     assert not page.errors
 
 
@@ -100,7 +99,7 @@ def test_progress_follows_the_upload_to_100(page, page_stack):
     """The bar follows the request body as chromium sends it, up to 100 % once it is sent.
     Over loopback the body would be gone at once, so chromium's network emulation slows the
     upload to about two seconds: the bar must show values on the way, not only 0 and 100."""
-    data = picture("PNG", (1024, 1024), noise=True)
+    data = picture("PNG", (1024, 1024), dense=True)
     assert 2 * MIB < len(data) < 5 * MIB
     page.open(page_stack.url + "/uploads/")
     page.choose("bruit.png", data)
@@ -126,7 +125,7 @@ def test_progress_follows_the_upload_to_100(page, page_stack):
 
 def test_photo_sized_image_is_uploaded_and_displayed(page, page_stack):
     """A camera-like JPEG of about 1.3 MB: noise, so the codec cannot make it small."""
-    data = picture("JPEG", (1200, 1200), noise=True)
+    data = picture("JPEG", (1200, 1200), dense=True)
     assert len(data) > MIB
     before = files_under(page_stack.root)
     page.open(page_stack.url + "/uploads/")
@@ -144,11 +143,7 @@ def test_oversized_file_is_refused_and_not_stored(page, page_stack, extra):
     page.open(page_stack.url + "/uploads/")
     page.choose("énorme.jpg", data)
     page.send()
-    assert page.text("#error-message") == TOO_LARGE
-    assert page.text("#error-detail") == "HTTP 413 · file_too_large"
-    assert not page.visible("#result")
-    assert files_under(page_stack.root) == before
-    assert not page.errors
+    assert_refused(page, page_stack, before, TOO_LARGE, "HTTP 413 · file_too_large")
 
 
 def test_non_image_is_refused_and_not_stored(page, page_stack):
@@ -158,11 +153,7 @@ def test_non_image_is_refused_and_not_stored(page, page_stack):
     page.tab.wait_for_selector("#preview-img[hidden]", state="attached")
     assert "Aperçu impossible" in page.text("#chosen")
     page.send()
-    assert page.text("#error-message") == NOT_AN_IMAGE
-    assert page.text("#error-detail") == "HTTP 415 · unsupported_format"
-    assert not page.visible("#result")
-    assert files_under(page_stack.root) == before
-    assert not page.errors
+    assert_refused(page, page_stack, before, NOT_AN_IMAGE, "HTTP 415 · unsupported_format")
 
 
 def test_upload_from_an_allowed_origin(page, page_stack, origins):
@@ -183,10 +174,8 @@ def test_upload_from_another_origin_is_blocked_by_the_browser(page, page_stack, 
     page.open(f"{other.url}/index.html?api={page_stack.url}")
     page.choose("ailleurs.jpg", picture("JPEG", (200, 150)))
     page.send()
-    assert page.text("#error-message") == NETWORK
+    assert_refused(page, page_stack, before, NETWORK)
     assert any("blocked by CORS policy" in line for line in page.console), page.console
-    assert not page.visible("#result")
-    assert files_under(page_stack.root) == before
 
 
 def test_token_field_sends_a_bearer_token(page, jwt_stack):
@@ -195,10 +184,8 @@ def test_token_field_sends_a_bearer_token(page, jwt_stack):
     page.open(jwt_stack.url + "/uploads/")
     page.choose("avatar.webp", picture("WEBP", (160, 120)))
     page.send()
-    assert page.text("#error-message") == UNAUTHORIZED
-    assert page.text("#error-detail") == "HTTP 401 · unauthorized"
+    assert_refused(page, jwt_stack, before, UNAUTHORIZED, "HTTP 401 · unauthorized")
     assert page.tab.evaluate("document.activeElement.id") == "token"
-    assert files_under(jwt_stack.root) == before
     token = jwt.encode({"sub": "operateur", "exp": int(time.time()) + 300}, JWT_SECRET, "HS256")
     page.tab.keyboard.type(token)
     page.send()
