@@ -3,32 +3,46 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
+PIP := $(BIN)/python -m pip install --quiet --disable-pip-version-check
+# What is installed, each stamp written only once pip succeeded: `make run` needs the app and
+# its two servers, `make test` and `make bench` add their tools on top.
+RUN_STAMP := $(VENV)/.run-installed
+DEV_STAMP := $(VENV)/.dev-installed
 
-.PHONY: venv run test lint check pytest browser-deps e2e-docker bench readme clean
+.PHONY: venv dev run test lint check pytest browser-deps e2e-docker bench readme clean
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements.txt -r requirements-dev.txt
-	touch $@
+# devstack/venv.sh checks for Python 3.11 or later first, and makes the venv again when the one
+# there was made by an older Python or not finished.
+$(RUN_STAMP): requirements.txt requirements-run.txt
+	@sh devstack/venv.sh $(VENV) $(PYTHON)
+	@echo "installing the app, Traefik and nginx into $(VENV) (requirements-run.txt)"
+	@$(PIP) -r requirements-run.txt
+	@touch $@
 
-venv: $(VENV)/.installed
+$(DEV_STAMP): requirements-dev.txt $(RUN_STAMP)
+	@echo "installing the test and benchmark tools into $(VENV) (requirements-dev.txt)"
+	@$(PIP) -r requirements-dev.txt
+	@touch $@
 
-## run: start Traefik, nginx and gunicorn on loopback; Ctrl-C stops all three
-run: venv
-	$(BIN)/python -m devstack
+venv: $(RUN_STAMP)
+dev: $(DEV_STAMP)
+
+## run: Traefik, nginx and gunicorn on loopback; Ctrl-C or closing the terminal stops all three
+run: $(RUN_STAMP)
+	@$(BIN)/python -m devstack
 
 ## test: lint, config checks, unit and stack tests, then the Docker tier
 test: lint check pytest e2e-docker
 
-lint: venv
+lint: dev
 	$(BIN)/ruff check .
 
 ## check: every config is accepted by the program that reads it (no Docker engine needed)
-check: venv
+check: dev
 	$(BIN)/python -m devstack.check
 	UPLOADS_AUTH=none UPLOADS_PUBLIC_BASE_URL=https://example.com $(wildcard $(VENV)/lib/python3*/site-packages/compose/docker-compose) -f docker-compose.traefik.yml --env-file /dev/null config --quiet
 
-pytest: venv browser-deps
+pytest: dev browser-deps
 	$(BIN)/pytest
 
 ## browser-deps: Debian's chromium for the browser tests (Playwright, from requirements-dev.txt,
@@ -42,12 +56,12 @@ browser-deps:
 	else echo "browser-deps: no /usr/bin/chromium and no root apt-get; the browser tests will skip"; fi
 
 ## e2e-docker: the compose deployment against a real Docker engine (skips, saying why, without one)
-e2e-docker: venv
+e2e-docker: dev
 	$(BIN)/pytest -m docker tests/docker
 
 ## bench: serving, uploading, memory and scale benchmarks on loopback (a few minutes;
 ## BENCH_QUICK=1 for under a minute); prints one table, see docs/performance.md
-bench: venv
+bench: dev
 	@command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
 	$(BIN)/python -m bench
 
