@@ -10,9 +10,8 @@ targets are every victim upload answered 201 within 2 s and <= 250 MB per worker
 import threading
 import time
 
-from devstack import Stack
+from devstack import Stack, children
 from devstack.client import multipart, post_from
-from devstack.stack import children
 
 from . import servers
 from .report import Table, percentile

@@ -8,7 +8,7 @@ import sys
 import time
 from dataclasses import dataclass
 
-from devstack.stack import children
+from devstack import children
 
 from . import servers, wrk
 from .floor import Floor

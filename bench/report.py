@@ -98,7 +98,7 @@ def _first_line(argv, prefix: str) -> str:
 
 
 def _nginx_version() -> str:
-    from devstack.stack import _nginx
+    from devstack import nginx_binary as _nginx
 
     try:
         out = subprocess.run([_nginx(), "-v"], capture_output=True, text=True, timeout=10)

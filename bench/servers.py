@@ -12,8 +12,8 @@ import sys
 from pathlib import Path
 
 from devstack import Stack
+from devstack import http_get as _get
 from devstack.client import clean_env
-from devstack.stack import _get
 
 REF_WORKERS, REF_THREADS = "2", "4"  # the product's gunicorn defaults (UPLOADS_WORKERS/THREADS)
 STORED = re.compile(r" in=(\d+) .* ms=([\d.]+) image_ms=([\d.]+)")

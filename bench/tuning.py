@@ -18,8 +18,8 @@ import time
 from pathlib import Path
 
 from devstack import Stack, free_port
+from devstack import http_get as _get
 from devstack.configs import TRAEFIK_DYNAMIC, traefik_static
-from devstack.stack import _get
 
 from . import avatars, servers, wrk
 from .__main__ import LOAD_CORE, REPO, SERVED, SERVER_CORE

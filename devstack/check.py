@@ -25,8 +25,10 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from uploads import settings
+
 from . import configs
-from .stack import _get, _nginx, _tool, free_port
+from .tools import free_port, http_get, nginx_binary, venv_tool
 
 COMPOSE_FILE = configs.REPO / "docker-compose.traefik.yml"
 COMPOSE_VARIANTS = ({}, {"UPLOADS_HTTPS": "true", "UPLOADS_DOMAIN": "uploads.test",
@@ -43,7 +45,7 @@ ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
 def check_nginx(conf: Path, prefix: Path, label: str) -> None:
-    result = subprocess.run([_nginx(), "-t", "-p", f"{prefix}/", "-c", str(conf)],
+    result = subprocess.run([nginx_binary(), "-t", "-p", f"{prefix}/", "-c", str(conf)],
                             capture_output=True, text=True, check=False)
     if result.returncode != 0:
         raise SystemExit(f"nginx -t failed for {conf}:\n{result.stderr}")
@@ -53,14 +55,14 @@ def check_nginx(conf: Path, prefix: Path, label: str) -> None:
 def check_traefik(work: Path, overrides: dict) -> None:
     port, dead = free_port(), free_port()
     static = work / "traefik.yml"
-    proxies = configs.trusted_proxies(overrides.get("UPLOADS_TRUSTED_PROXIES"))
+    proxies = settings.load(overrides)["TRUSTED_PROXIES"]
     static.write_text(configs.traefik_static(port, proxies=proxies))
     env = {k: v for k, v in os.environ.items() if not k.startswith(("UPLOADS_", "TRAEFIK_"))}
     env.update(overrides, UPLOADS_APP_URL=f"http://127.0.0.1:{dead}",
                UPLOADS_STATIC_URL=f"http://127.0.0.1:{dead}")
     log = work / "traefik.log"
     with open(log, "wb") as out:
-        proc = subprocess.Popen([_tool("traefik"), f"--configFile={static}"], env=env,
+        proc = subprocess.Popen([venv_tool("traefik"), f"--configFile={static}"], env=env,
                                 stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         answers = _wait_for_routes(proc, f"http://127.0.0.1:{port}")
@@ -78,7 +80,7 @@ def check_traefik(work: Path, overrides: dict) -> None:
 def _wait_for_routes(proc, url: str):
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline and proc.poll() is None:
-        answers = [_get(url + path)[0] for path in ("/ping", "/i/x.jpg", "/api/upload/avatar")]
+        answers = [http_get(url + path)[0] for path in ("/ping", "/i/x.jpg", "/api/upload/avatar")]
         if answers == [200, 502, 502]:
             return dict(zip(("/ping", "/i/", "/api/upload/"), answers, strict=True))
         time.sleep(0.2)
@@ -129,7 +131,7 @@ def check_compose_traefik(work: Path, https: dict) -> None:
     label = "HTTPS" if https else "HTTP"
     log = work / f"traefik-compose-{label}.log"
     with open(log, "wb") as out:
-        proc = subprocess.Popen([_tool("traefik"), *args], env=env, stdout=out,
+        proc = subprocess.Popen([venv_tool("traefik"), *args], env=env, stdout=out,
                                 stderr=subprocess.STDOUT, start_new_session=True)
     try:
         scheme = "https" if https else "http"

@@ -26,12 +26,7 @@ def _swap(text: str, old: str, new: str) -> str:
     return text.replace(old, new)
 
 
-def trusted_proxies(raw: str | None) -> list[str]:
-    """UPLOADS_TRUSTED_PROXIES as a list: comma-separated, blanks ignored."""
-    return [item.strip() for item in (raw or "").split(",") if item.strip()]
-
-
-def traefik_static(port: int, read_timeout: str = "300s", proxies: list[str] = ()) -> str:
+def traefik_static(port: int, read_timeout: str = "300s", proxies: tuple[str, ...] = ()) -> str:
     """The container's static config, listening on loopback and reading the repo's routes;
     `proxies` are the peers whose X-Forwarded-For Traefik keeps (UPLOADS_TRUSTED_PROXIES)."""
     text = TRAEFIK_STATIC.read_text()

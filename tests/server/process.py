@@ -15,8 +15,8 @@ from pathlib import Path
 
 import requests
 
+from devstack import children, free_port
 from devstack.client import clean_env
-from devstack.stack import children, free_port
 
 PROJECT = Path(__file__).resolve().parents[2]
 GUNICORN = Path(sys.executable).parent / "gunicorn"

@@ -1,24 +1,29 @@
-"""`make run` (`python -m devstack`) as a person uses it: the banner says where the stack answers
-and that anyone may upload, an upload through the printed URL works, and Ctrl-C or SIGTERM
-stops it cleanly with nothing left running.
+"""`make run` (`python -m devstack`) as a person uses it: the banner's first URL is the upload
+page and it says that anyone may upload, an upload through the stack works, and Ctrl-C, SIGTERM
+or closing the terminal stops it cleanly with nothing left running; a bad setting, or a port
+another stack already holds, is one line and nothing starts.
 
 The runner writes its logs and generated configs to the test's own run folder (`--run-dir`);
 leftovers are found by what is ours alone: the processes it started (recorded while it runs)
 and any process that names this test's storage root.
 """
 
+import fcntl
 import os
+import pty
 import select
 import signal
 import subprocess
 import sys
+import termios
 import time
 from pathlib import Path
 
 import pytest
 import requests
 
-from devstack import free_port
+from devstack import free_port, port_in_use
+from devstack.client import clean_env
 from helpers import make_image
 from stack.net import upload
 
@@ -30,16 +35,17 @@ START_SECONDS = 60
 STOP_SECONDS = 10  # the three stop in well under a second each when nothing hangs
 
 
-def read_banner(proc) -> str:
-    """Everything the runner printed up to the banner's last line."""
+def read_banner(proc, fd=None) -> str:
+    """Everything the runner printed up to the banner's last line (on its stdout, or `fd`)."""
+    fd = proc.stdout.fileno() if fd is None else fd
     out = b""
     deadline = time.monotonic() + START_SECONDS
     while BANNER_END.encode() not in out:
         assert proc.poll() is None, f"devstack exited ({proc.returncode}):\n{out.decode()}"
         assert time.monotonic() < deadline, f"no banner after {START_SECONDS}s:\n{out.decode()}"
-        readable, _, _ = select.select([proc.stdout], [], [], 1)
+        readable, _, _ = select.select([fd], [], [], 1)
         if readable:
-            out += os.read(proc.stdout.fileno(), 65536)
+            out += os.read(fd, 65536)
     return out.decode()
 
 
@@ -89,18 +95,24 @@ def left_over(started: dict, root: Path) -> list[str]:
     return left
 
 
+def devstack_env(tmp_path, **settings) -> dict:
+    return clean_env(ROOT=tmp_path / "root", ALLOW_EPHEMERAL="true", MIN_FREE_BYTES=0,
+                     **settings)
+
+
+def devstack_argv(tmp_path) -> list[str]:
+    return [sys.executable, "-m", "devstack", "--run-dir", str(tmp_path / "run")]
+
+
 @pytest.fixture
 def devstack(tmp_path):
     """Start `python -m devstack` in a session of its own, as `make run` does from a terminal;
     whatever the test leaves running is killed afterwards."""
     root = tmp_path / "root"
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("UPLOADS_")}
-    env.update(UPLOADS_PORT=str(port), UPLOADS_ROOT=str(root), UPLOADS_ALLOW_EPHEMERAL="true",
-               UPLOADS_MIN_FREE_BYTES="0")
     stderr = open(tmp_path / "stderr.log", "wb")  # noqa: SIM115 (closed below)
-    proc = subprocess.Popen([sys.executable, "-m", "devstack", "--run-dir", str(tmp_path / "run")],
-                            cwd=REPO, env=env,
+    env = devstack_env(tmp_path, PORT=port)
+    proc = subprocess.Popen(devstack_argv(tmp_path), cwd=REPO, env=env,
                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=stderr,
                             start_new_session=True)
     yield proc, port, root
@@ -111,13 +123,12 @@ def devstack(tmp_path):
     stderr.close()
 
 
-@pytest.mark.parametrize("stop", ["sigterm", "ctrl-c"])
+@pytest.mark.parametrize("stop", ["sigterm", "ctrl-c", "sighup"])
 def test_make_run_prints_where_it_answers_and_stops_cleanly(devstack, stop):
     proc, port, root = devstack
     banner = read_banner(proc)
     url = f"http://127.0.0.1:{port}"
-    assert f"uploads is up: {url}\n" in banner
-    assert f"  upload page  {url}/uploads/\n" in banner
+    assert banner.startswith(f"uploads is up: {url}/uploads/ (the upload page)\n")
     assert "  auth         NONE: anyone who can reach this port may upload" in banner
     assert f"  storage      {root}\n" in banner
 
@@ -125,11 +136,11 @@ def test_make_run_prints_where_it_answers_and_stops_cleanly(devstack, stop):
     names = " ".join(started.values())
     assert all(name in names for name in ("traefik", "nginx", "gunicorn")), started
 
-    printed = banner.split("uploads is up: ", 1)[1].split("\n", 1)[0]
-    page = requests.get(printed + "/uploads/", timeout=10)
+    printed = banner.split("uploads is up: ", 1)[1].split(" ", 1)[0]
+    page = requests.get(printed, timeout=10)
     assert page.status_code == 200 and page.headers["Content-Type"].startswith("text/html")
     data = make_image("JPEG", size=(40, 30))
-    answer = upload(printed, data)
+    answer = upload(url, data)
     assert answer.status_code == 201, answer.text
     stored = answer.json()["data"]
     assert stored["url"].startswith(url + "/i/p/")
@@ -139,10 +150,71 @@ def test_make_run_prints_where_it_answers_and_stops_cleanly(devstack, stop):
 
     if stop == "sigterm":
         proc.send_signal(signal.SIGTERM)
-    else:
-        os.killpg(proc.pid, signal.SIGINT)  # what the terminal sends its foreground group
+    else:  # what the terminal sends its foreground group on Ctrl-C, or on closing
+        os.killpg(proc.pid, signal.SIGINT if stop == "ctrl-c" else signal.SIGHUP)
     assert proc.wait(STOP_SECONDS) == 0
     assert "stopping..." in proc.stdout.read().decode()
     assert left_over(started, root) == []
     with pytest.raises(requests.ConnectionError):
         requests.get(url + "/uploads/", timeout=5)
+
+
+@pytest.mark.parametrize("leader", ["runner", "make"])
+def test_closing_the_terminal_stops_all_three(tmp_path, leader):
+    """A real hang-up: the terminal goes away while the runner runs, and it can no longer print.
+    The kernel signals the session's leader only: the runner itself, or a make that catches
+    SIGHUP and waits for its recipe (a shell ignoring SIGHUP stands in for it here, as in
+    `ssh -t host make run`). Either way the three stop and the port is free again."""
+    primary, secondary = pty.openpty()
+    port = free_port()
+    argv = devstack_argv(tmp_path)
+    if leader == "make":
+        argv = ["/bin/sh", "-c", 'trap "" HUP; "$@"; exit $?', "sh", *argv]
+    proc = subprocess.Popen(argv, cwd=REPO, env=devstack_env(tmp_path, PORT=port),
+                            stdin=secondary, stdout=secondary, stderr=secondary,
+                            start_new_session=True,
+                            preexec_fn=lambda: fcntl.ioctl(0, termios.TIOCSCTTY, 0))
+    os.close(secondary)
+    try:
+        try:
+            read_banner(proc, primary)
+            started = descendants(proc.pid)
+            assert len(started) >= 3, started
+        finally:
+            os.close(primary)  # the terminal window closes
+        assert proc.wait(STOP_SECONDS) == 0
+        assert left_over(started, tmp_path / "root") == []
+        assert not port_in_use(port)
+    finally:
+        if proc.poll() is None:  # failed: the runner still stops the three on SIGTERM
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(30)
+
+
+def run_refused(tmp_path, **settings) -> subprocess.CompletedProcess:
+    done = subprocess.run(devstack_argv(tmp_path), cwd=REPO, env=devstack_env(tmp_path, **settings),
+                          stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=30,
+                          check=False)
+    assert done.stdout == "" and done.stderr.count("\n") == 1, done
+    return done
+
+
+def test_a_bad_setting_is_one_line_and_starts_nothing(tmp_path):
+    done = run_refused(tmp_path, PORT="abc")
+    assert done.returncode == 2
+    assert done.stderr == ("uploads: invalid configuration: UPLOADS_PORT='abc': "
+                           "expected a whole number from 1 to 65535\n")
+    assert not (tmp_path / "run").exists() and not (tmp_path / "root").exists()
+    typo = run_refused(tmp_path, PORTT="8080")
+    assert "UPLOADS_PORTT is not a setting; did you mean UPLOADS_PORT?" in typo.stderr
+
+
+def test_a_port_another_stack_holds_is_one_line_and_that_stack_is_not_taken_for_ours(
+        tmp_path, stack):
+    started = time.monotonic()
+    done = run_refused(tmp_path, PORT=stack.port)
+    assert done.returncode == 1 and time.monotonic() - started < 10
+    assert done.stderr == (f"could not start the stack: port {stack.port} is already in use by "
+                           "another Traefik, probably another `make run`: stop it, or set "
+                           "UPLOADS_PORT to a free port\n")
+    assert requests.get(stack.url + "/uploads/", timeout=10).status_code == 200

@@ -15,8 +15,8 @@ import pytest
 import requests
 
 from devstack import configs, free_port
+from devstack import venv_tool as _tool
 from devstack.client import clean_env
-from devstack.stack import _tool
 from stack.net import probe_id
 
 pytestmark = pytest.mark.stack
