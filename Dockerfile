@@ -16,10 +16,8 @@ LABEL org.opencontainers.image.title="uploads"
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
-    XDG_RUNTIME_DIR=/tmp \
     UPLOADS_ROOT=/data \
     UPLOADS_BIND=0.0.0.0:8000
-# XDG_RUNTIME_DIR puts gunicorn's control socket on the /tmp tmpfs (the root is read-only).
 # A fixed uid, and the mount point owned by it before USER: a new named volume takes the
 # ownership and mode of the image's /data, so the app can write into it from the first start.
 RUN groupadd --system --gid 10001 uploads \
