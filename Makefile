@@ -65,9 +65,11 @@ bench: dev
 	@command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
 	$(BIN)/python -m bench
 
-## readme: render the settings table into README.md
+## readme: render what is generated from one source: the settings table into README.md, the
+## edge's JSON error bodies (from uploads/messages.py) into nginx/errors.conf
 readme: venv
 	$(BIN)/python -c 'from uploads.settings import write_readme; write_readme("README.md")'
+	$(BIN)/python -m uploads.edge_errors
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
