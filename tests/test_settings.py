@@ -119,3 +119,30 @@ def test_the_edge_templates_default_to_the_tables_values():
     table = {s.name: s.default for s in settings.SETTINGS}
     for name, default in defaults:
         assert default == table[name], name
+
+
+def test_s3_settings_and_their_secret_files(tmp_path):
+    assert settings.load({})["STORAGE"] == "local"
+    secret = tmp_path / "secret"
+    secret.write_text("s3cr3t\n")
+    config = settings.load({"UPLOADS_STORAGE": "s3", "UPLOADS_S3_BUCKET": "b",
+                            "UPLOADS_S3_ENDPOINT": "http://127.0.0.1:8333/",
+                            "UPLOADS_S3_ACCESS_KEY_ID": "AK",
+                            "UPLOADS_S3_SECRET_ACCESS_KEY_FILE": str(secret)})
+    assert config["S3_SECRET_ACCESS_KEY"] == "s3cr3t"
+    assert config["S3_ENDPOINT"] == "http://127.0.0.1:8333"
+
+
+@pytest.mark.parametrize("env, needle", [
+    ({"UPLOADS_STORAGE": "s3"}, "needs UPLOADS_S3_BUCKET"),
+    ({"UPLOADS_STORAGE": "gcs"}, "UPLOADS_STORAGE"),
+    ({"UPLOADS_S3_ENDPOINT": "127.0.0.1:8333"}, "UPLOADS_S3_ENDPOINT"),
+    ({"UPLOADS_S3_ACCESS_KEY_ID": "AK"}, "go together"),
+    ({"UPLOADS_S3_SECRET_ACCESS_KEY_FILE": "/nonexistent/secret"}, "_FILE"),
+    ({"UPLOADS_S3_ACCESS_KEY_ID": "AK", "UPLOADS_S3_ACCESS_KEY_ID_FILE": "/etc/hostname"},
+     "not both"),
+])
+def test_s3_settings_that_stop_the_start_up(env, needle):
+    with pytest.raises(ConfigError) as refused:
+        settings.load(env)
+    assert needle in refused.value.detail

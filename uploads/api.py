@@ -123,7 +123,7 @@ def readyz():
     free = storage.free_bytes()
     # Ready means an upload of the largest size can be stored and still leave the reserve.
     needed = current_app.config["MIN_FREE_BYTES"] + current_app.config["MAX_BYTES"]
-    if free < needed:
+    if free is not None and free < needed:  # None: a store with no bound (a bucket)
         error = StorageFull(f"{free} bytes free, {needed} needed")
         error.status = 503  # not ready, whatever the cause
         raise error

@@ -72,6 +72,10 @@ def _text(raw: str) -> str:
     return raw.strip()
 
 
+def _endpoint(raw: str) -> str:
+    return _base_url(raw) if raw.strip() else ""
+
+
 def items(raw: str) -> tuple[str, ...]:
     """A comma-separated list: blanks dropped, spaces trimmed."""
     return tuple(item.strip() for item in raw.split(",") if item.strip())
@@ -109,6 +113,23 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("PUBLIC_BASE_URL", "http://127.0.0.1:8080",
             "Public origin prepended to `path` to make `url` (never taken from the request).",
             _base_url),
+    Setting("STORAGE", "local",
+            "Where images are stored: `local` (the volume at `ROOT`) or `s3` (an S3-compatible "
+            "bucket; nginx reads it through its cache).", _choice("local", "s3")),
+    Setting("S3_ENDPOINT", "",
+            "S3 endpoint URL (SeaweedFS, MinIO, Ceph RGW, Garage, R2); empty: AWS S3 in "
+            "`S3_REGION` (`make run`: a local SeaweedFS).", _endpoint),
+    Setting("S3_BUCKET", "", "Bucket holding the objects; keys are URL paths (`i/p/...`)."),
+    Setting("S3_REGION", "us-east-1", "Region of the bucket (for signing)."),
+    Setting("S3_ACCESS_KEY_ID", "", "Access key of the app's S3 identity (read-write)."),
+    Setting("S3_ACCESS_KEY_ID_FILE", "", "A file holding `S3_ACCESS_KEY_ID` (a secret mount)."),
+    Setting("S3_SECRET_ACCESS_KEY", "", "Secret key of the app's S3 identity."),
+    Setting("S3_SECRET_ACCESS_KEY_FILE", "",
+            "A file holding `S3_SECRET_ACCESS_KEY` (a secret mount)."),
+    Setting("S3_CACHE_SECONDS", "600",
+            "How long nginx serves an object from its cache before asking the store again: the "
+            "longest a deleted object can still be served (S3 mode).", _int(1, 86400),
+            where="edge"),
     Setting("ALLOW_EPHEMERAL", "false",
             "Start even when the root is not a mount point of its own (development, tests).",
             _bool),
@@ -229,7 +250,7 @@ def load(environ, overrides: dict | None = None) -> dict:
         except ValueError as exc:
             problems.append(f"{PREFIX}{setting.name}={raw!r}: {exc}")
     if not problems:
-        problems = _cross_checks(config)
+        problems = _secret_files(config) + _cross_checks(config)
     if problems:
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(problems))
     return config
@@ -246,8 +267,30 @@ def unknown(environ) -> list[str]:
     return problems
 
 
+def _secret_files(config: dict) -> list[str]:
+    """`X_FILE` settings: X is read from that file (a Docker or Kubernetes secret mount)."""
+    problems = []
+    for name in ("S3_ACCESS_KEY_ID", "S3_SECRET_ACCESS_KEY"):
+        path = config[name + "_FILE"]
+        if not path:
+            continue
+        if config[name]:
+            problems.append(f"set {PREFIX}{name} or {PREFIX}{name}_FILE, not both")
+            continue
+        try:
+            with open(path, encoding="utf-8") as f:
+                config[name] = f.read().strip()
+        except OSError as exc:
+            problems.append(f"{PREFIX}{name}_FILE={path!r}: {exc.strerror or exc}")
+    return problems
+
+
 def _cross_checks(config: dict) -> list[str]:
     problems = []
+    if config["STORAGE"] == "s3" and not config["S3_BUCKET"]:
+        problems.append("UPLOADS_STORAGE=s3 needs UPLOADS_S3_BUCKET")
+    if bool(config["S3_ACCESS_KEY_ID"]) != bool(config["S3_SECRET_ACCESS_KEY"]):
+        problems.append("UPLOADS_S3_ACCESS_KEY_ID and UPLOADS_S3_SECRET_ACCESS_KEY go together")
     if config["AUTH"] == "jwt" and not (config["JWT_SECRET"] or config["JWT_PUBLIC_KEY"]):
         problems.append("UPLOADS_AUTH=jwt needs UPLOADS_JWT_SECRET or UPLOADS_JWT_PUBLIC_KEY")
     if config["JWT_SECRET"] and config["JWT_PUBLIC_KEY"]:

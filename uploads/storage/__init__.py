@@ -146,6 +146,12 @@ class Storage(ABC):
 
 
 def from_config(config) -> Storage:
+    if config.get("STORAGE") == "s3":
+        from .s3 import S3Storage
+
+        return S3Storage(config["S3_BUCKET"], config["S3_ENDPOINT"], config["S3_REGION"],
+                         config["S3_ACCESS_KEY_ID"], config["S3_SECRET_ACCESS_KEY"],
+                         min_free=config["MIN_FREE_BYTES"])
     from .local import LocalStorage
 
     return LocalStorage(config["ROOT"], min_free=config["MIN_FREE_BYTES"])

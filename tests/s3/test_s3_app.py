@@ -1,0 +1,45 @@
+"""The app on a bucket: an upload lands as an object under its URL path, /readyz has no free
+space to compare, and a store it cannot write stops the start-up in one line."""
+
+import pytest
+
+from devstack.images import make_image
+from uploads import create_app
+from uploads.settings import ConfigError
+
+
+@pytest.fixture
+def s3app(s3_settings):
+    return create_app({**s3_settings, "MIN_FREE_BYTES": 0})
+
+
+def test_an_upload_is_stored_at_its_url_path(s3app, s3store, upload_to):
+    answer = upload_to(s3app.test_client(), make_image("PNG", size=(40, 30)))
+    assert answer.status_code == 201, answer.json
+    data = answer.json["data"]
+    key = data["path"].lstrip("/")
+    assert s3store.read(key) and len(s3store.read(key)) == data["size"]
+    head = s3store.client.head_object(Bucket=s3store.bucket, Key=key)
+    assert head["ContentType"] == "image/png"
+
+
+def test_readyz_needs_a_writable_bucket_not_free_space(s3app):
+    answer = s3app.test_client().get("/readyz")
+    assert answer.status_code == 200 and answer.json["free_bytes"] is None
+
+
+def test_the_app_does_not_start_on_a_bucket_it_cannot_write(s3_settings):
+    with pytest.raises(ConfigError) as refused:
+        create_app({**s3_settings, "S3_SECRET_ACCESS_KEY": "not-the-secret"})
+    assert "credentials are refused" in refused.value.detail
+
+
+@pytest.fixture
+def upload_to():
+    from devstack.client import multipart
+
+    def post(client, data):
+        body, mimetype = multipart([("avatar", "a.png", "image/png", data)])
+        return client.post("/api/upload/avatar", data=body, content_type=mimetype)
+
+    return post

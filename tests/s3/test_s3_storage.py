@@ -1,0 +1,157 @@
+"""The S3 backend against a real SeaweedFS: the same behaviour the local volume has where it
+applies (never-replace, keys confined to `i/`, walk, delete), what only a bucket has (stored
+Content-Type and Cache-Control, anonymous read limited to `i/`), the start-up check's one line,
+and writers in separate processes racing for names."""
+
+import multiprocessing
+import urllib.error
+import urllib.request
+
+import pytest
+
+from uploads.errors import StorageUnavailable
+from uploads.settings import ConfigError
+from uploads.storage.s3 import IMMUTABLE, S3Storage
+
+from .conftest import READER, make_store
+
+KEY = "i/p/2026/11/avatar_1795000000000_abcdef.jpg"
+
+
+def status(request) -> int:
+    """The status of a plain HTTP request, the connection closed either way."""
+    try:
+        with urllib.request.urlopen(request, timeout=5) as answer:
+            return answer.status
+    except urllib.error.HTTPError as error:
+        error.close()
+        return error.code
+
+
+def test_put_read_stat_walk_delete(s3store):
+    assert s3store.put(KEY, b"abc" * 1000, "image/jpeg")
+    assert s3store.read(KEY) == b"abc" * 1000
+    entry = s3store.stat(KEY)
+    assert entry.key == KEY and entry.size == 3000 and entry.mtime > 0
+    assert [e.key for e in s3store.walk()] == [KEY]
+    assert s3store.delete(KEY) and not s3store.delete(KEY)
+    assert s3store.stat(KEY) is None
+    with pytest.raises(KeyError):
+        s3store.read(KEY)
+
+
+def test_the_object_carries_its_content_type_and_cache_control(s3store):
+    s3store.put(KEY, b"x", "image/jpeg")
+    head = s3store.client.head_object(Bucket=s3store.bucket, Key=KEY)
+    assert head["ContentType"] == "image/jpeg"
+    assert head["CacheControl"] == IMMUTABLE
+
+
+def test_put_never_replaces_but_restore_may(s3store):
+    assert s3store.put(KEY, b"first", "image/jpeg")
+    assert s3store.put(KEY, b"second", "image/jpeg") is False
+    assert s3store.read(KEY) == b"first"
+    assert s3store.put(KEY, b"third", "image/jpeg", replace=True)
+    assert s3store.read(KEY) == b"third"
+
+
+def test_put_new_draws_another_name_on_a_clash(s3store, monkeypatch):
+    other = KEY.replace("abcdef", "zzzzzz")
+    keys = iter([KEY, KEY, other])
+    monkeypatch.setattr("uploads.naming.new_key", lambda ext: next(keys))
+    assert s3store.put_new("jpg", b"one", "image/jpeg") == KEY
+    assert s3store.put_new("jpg", b"two", "image/jpeg") == other
+    assert s3store.read(KEY) == b"one"
+
+
+@pytest.mark.parametrize("key", ["../etc/passwd", "i/../../x", "/i/p/x.jpg", "i//x", "p/x.jpg",
+                                 "i/p/\0.jpg", "i/./x", ".probe/x"])
+def test_keys_cannot_leave_the_tree(s3store, key):
+    with pytest.raises(ValueError):
+        s3store.put(key, b"x")
+    with pytest.raises(ValueError):
+        s3store.read(key)
+
+
+def test_walk_lists_only_the_prefix_in_key_order(s3store):
+    keys = [f"i/p/2026/{m:02d}/avatar_179500000000{m % 10}_abcdef.png" for m in (3, 1, 12)]
+    for key in keys:
+        s3store.put(key, b"x", "image/png")
+    s3store.client.put_object(Bucket=s3store.bucket, Key="outside/secret.jpg", Body=b"s")
+    assert [e.key for e in s3store.walk()] == sorted(keys)
+    assert [e.key for e in s3store.walk("i/p/2026/12")] == [keys[2]]
+    s3store.client.delete_object(Bucket=s3store.bucket, Key="outside/secret.jpg")
+
+
+def test_anyone_may_read_objects_under_i_and_nothing_else(weed, s3store):
+    s3store.put(KEY, b"public", "image/jpeg")
+    s3store.client.put_object(Bucket=s3store.bucket, Key="outside/secret.jpg", Body=b"secret")
+    base = f"{weed.endpoint}/{weed.bucket}"
+    with urllib.request.urlopen(f"{base}/{KEY}", timeout=5) as answer:
+        assert answer.read() == b"public"
+    for path in ("/outside/secret.jpg", "?list-type=2", "/?list-type=2&prefix=i/"):
+        assert status(base + path) == 403, path
+    request = urllib.request.Request(f"{base}/i/p/2026/11/new.jpg", data=b"x", method="PUT")
+    assert status(request) == 403
+    s3store.client.delete_object(Bucket=s3store.bucket, Key="outside/secret.jpg")
+
+
+def test_the_filer_port_refuses_requests_without_a_token(weed, s3store):
+    s3store.put(KEY, b"public", "image/jpeg")
+    for url in (f"{weed.filer_url}/buckets/{weed.bucket}/{KEY}", f"{weed.filer_url}/"):
+        assert status(url) == 401, url
+
+
+def test_space_is_unbounded_and_there_are_no_leftovers(s3store):
+    assert s3store.space().free is None and s3store.free_bytes() is None
+    assert s3store.leftovers() == [] and s3store.remove_leftovers() == 0
+    s3store.check_writable()
+    assert list(s3store.walk()) == []  # the probe left nothing in the public tree
+
+
+@pytest.mark.parametrize("changes, words", [
+    ({"endpoint": "http://127.0.0.1:9"}, "does not answer"),
+    ({"secret_key": "wrong-secret"}, "credentials are refused"),
+    ({"access_key": "NOSUCHKEY", "secret_key": "x"}, "credentials are refused"),
+    ({"access_key": READER[0], "secret_key": READER[1]}, "writing is refused"),
+    ({"bucket": "no-such-bucket"}, "no such bucket"),
+])
+def test_the_start_up_check_refuses_in_one_line(weed, changes, words):
+    store = make_store(weed, **changes)
+    with pytest.raises(ConfigError) as refused:
+        store.ensure_persistent(allow_ephemeral=False)
+    detail = refused.value.detail
+    assert "\n" not in detail and words in detail, detail
+    assert weed.secret_key not in detail and "wrong-secret" not in detail
+    with pytest.raises(StorageUnavailable):
+        store.check_writable()
+
+
+def _race(args):
+    endpoint, bucket, keys, key, data = args
+    store = S3Storage(bucket, endpoint, "us-east-1", *keys)
+    return store.put(key, data, "image/jpeg")
+
+
+def _writer(args):
+    endpoint, bucket, keys, count = args
+    store = S3Storage(bucket, endpoint, "us-east-1", *keys)
+    return [(store.put_new("jpg", f"{key_index}".encode(), "image/jpeg"), key_index)
+            for key_index in range(count)]
+
+
+def test_writers_in_separate_processes_never_replace_each_other(weed, s3store):
+    keys = (weed.access_key, weed.secret_key)
+    context = multiprocessing.get_context("spawn")
+    with context.Pool(8) as pool:
+        won = pool.map(_race, [(weed.endpoint, weed.bucket, keys, KEY, f"writer {n}".encode())
+                               for n in range(16)], chunksize=1)
+        assert won.count(True) == 1
+        assert s3store.read(KEY) == f"writer {won.index(True)}".encode()
+        stored = pool.map(_writer, [(weed.endpoint, weed.bucket, keys, 25)] * 8, chunksize=1)
+    names = [key for batch in stored for key, _ in batch]
+    assert len(names) == len(set(names)) == 200
+    for batch in stored:
+        for key, index in batch[:5]:
+            assert s3store.read(key) == f"{index}".encode()
+    assert len(list(s3store.walk())) == 201
