@@ -13,17 +13,39 @@ cannot read or write through it without one.
 import contextlib
 import json
 import os
+import random
 import secrets
 import signal
+import socket
 import subprocess
 import time
 from pathlib import Path
 
-from .tools import free_port, venv_tool
+from .tools import venv_tool
 
 READY_SECONDS = 60
 STOP_SECONDS = 15
 PORTS = ("master", "volume", "filer", "s3", "admin")
+# weed checks its ports without SO_REUSEADDR, so a port an outgoing connection left in
+# TIME_WAIT is refused: pick below the kernel's ephemeral range, and start again on a clash.
+PORT_RANGE = (20000, 32000)
+START_TRIES = 3
+
+
+def weed_port(taken: set) -> int:
+    """A loopback port below the ephemeral range that a plain bind takes now."""
+    for _ in range(200):
+        port = random.randint(*PORT_RANGE)  # noqa: S311 (not a secret)
+        if port in taken:
+            continue
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        taken.add(port)
+        return port
+    raise RuntimeError("no free loopback port for SeaweedFS")
 
 
 def identities(bucket: str, access_key: str, secret_key: str, extra=()) -> dict:
@@ -38,6 +60,10 @@ def identities(bucket: str, access_key: str, secret_key: str, extra=()) -> dict:
     ]}
 
 
+class PortTaken(RuntimeError):
+    """weed found one of its ports taken at start."""
+
+
 class Seaweed:
     """`with Seaweed(data_dir, bucket) as weed:` runs it; `weed.endpoint`, `weed.settings()`."""
 
@@ -46,12 +72,16 @@ class Seaweed:
         self.extra_identities = list(extra_identities)
         self.bucket = bucket
         self.log_path = Path(log_path) if log_path else self.data_dir / "weed.log"
-        self.ports = {name: free_port() for name in PORTS}
-        self.grpc = {name: free_port() for name in PORTS}
+        self._pick_ports()
         self.access_key = "UPLOADS" + secrets.token_hex(8).upper()
         self.secret_key = secrets.token_urlsafe(30)
         self.proc: subprocess.Popen | None = None
         self._log = None
+
+    def _pick_ports(self):
+        taken: set = set()
+        self.ports = {name: weed_port(taken) for name in PORTS}
+        self.grpc = {name: weed_port(taken) for name in PORTS}
 
     endpoint = property(lambda self: f"http://127.0.0.1:{self.ports['s3']}")
     filer_url = property(lambda self: f"http://127.0.0.1:{self.ports['filer']}")
@@ -95,15 +125,22 @@ class Seaweed:
         config.write_text(json.dumps(identities(self.bucket, self.access_key, self.secret_key,
                                                   self.extra_identities)))
         config.chmod(0o600)
-        self._log = open(self.log_path, "ab")  # noqa: SIM115 (closed in stop)
-        self.proc = subprocess.Popen(self.command(), cwd=self.data_dir, env=self.env(),
-                                     stdin=subprocess.DEVNULL, stdout=self._log,
-                                     stderr=subprocess.STDOUT, start_new_session=True)
-        try:
-            self._wait_ready()
-        except BaseException:
-            self.stop()
-            raise
+        for attempt in range(START_TRIES):
+            self._log = open(self.log_path, "ab")  # noqa: SIM115 (closed in stop)
+            self.proc = subprocess.Popen(self.command(), cwd=self.data_dir, env=self.env(),
+                                         stdin=subprocess.DEVNULL, stdout=self._log,
+                                         stderr=subprocess.STDOUT, start_new_session=True)
+            try:
+                self._wait_ready()
+                return self
+            except PortTaken:
+                self.stop()
+                if attempt == START_TRIES - 1:
+                    raise
+                self._pick_ports()  # someone took one meanwhile
+            except BaseException:
+                self.stop()
+                raise
         return self
 
     def _wait_ready(self):
@@ -114,6 +151,8 @@ class Seaweed:
         deadline, last = time.monotonic() + READY_SECONDS, ""
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
+                if "Port allocation failed" in self.tail():
+                    raise PortTaken(self.tail())
                 raise RuntimeError(f"weed exited at start:\n{self.tail()}")
             try:
                 store.check_writable()
