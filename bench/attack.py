@@ -33,7 +33,7 @@ def attack(worst: dict[str, tuple[str, str]], victim_image: str, table: Table,
            seconds: float) -> dict[str, float]:
     """Run the attack on a stack of its own; one table section; the victim's p50 per input
     (for the cost table)."""
-    env = servers.bench_env(RATE_LIMIT=30)  # the defaults, rate limit on
+    env = servers.bench_env(RATE_LIMIT=30, CLIENT_SLOTS=2)  # the defaults: limits on
     accepted = {n: v for n, v in worst.items() if not n.endswith("@cap")}
     with open(victim_image, "rb") as src:
         victim_data = src.read()

@@ -20,9 +20,12 @@ STORED = re.compile(r" in=(\d+) .* ms=([\d.]+) image_ms=([\d.]+)")
 
 
 def bench_env(**settings) -> dict:
-    """The servers' environment: the product's defaults, but no rate limit and an info log
-    (its `stored` lines are what `LogCursor` reads); `settings` named without UPLOADS_."""
-    return clean_env(**{"RATE_LIMIT": 0, "LOG_LEVEL": "info", "LANGUAGE": "en", **settings})
+    """The servers' environment: the product's defaults, but no rate limit, no per-client share
+    of the decode slots (every load comes from one address, which would otherwise be one
+    client's burst) and an info log (its `stored` lines are what `LogCursor` reads);
+    `settings` named without UPLOADS_."""
+    return clean_env(**{"RATE_LIMIT": 0, "CLIENT_SLOTS": 64, "LOG_LEVEL": "info",
+                        "LANGUAGE": "en", **settings})
 
 
 class ReferenceStack(Stack):
