@@ -252,7 +252,7 @@ def load(environ, overrides: dict | None = None) -> dict:
     if not problems:
         problems = _secret_files(config) + _cross_checks(config)
     if problems:
-        raise ConfigError("invalid configuration:\n  " + "\n  ".join(problems))
+        raise ConfigError("invalid configuration: " + "; ".join(problems))  # one line
     return config
 
 
