@@ -35,7 +35,7 @@ const TEXTS = {
     intro: "Try this deployment: upload an image the way the web client does, then check " +
       "that it is displayed from its public address.",
     pick: "Choose an image or drop it here",
-    accepted: "JPEG, PNG or WebP, 5 MB at most",
+    accepted: "JPEG, PNG or WebP, 5MB at most",
     previewAlt: "Preview of the chosen image",
     settings: "Upload settings",
     token: "Access token (if uploads require one)",
