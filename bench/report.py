@@ -98,10 +98,10 @@ def _first_line(argv, prefix: str) -> str:
 
 
 def _nginx_version() -> str:
-    from devstack import nginx_binary as _nginx
+    from devstack import nginx_binary
 
     try:
-        out = subprocess.run([_nginx(), "-v"], capture_output=True, text=True, timeout=10)
+        out = subprocess.run([nginx_binary(), "-v"], capture_output=True, text=True, timeout=10)
     except (OSError, subprocess.TimeoutExpired):
         return "nginx ?"
     return out.stderr.strip().replace("nginx version: ", "").replace("/", " ")

@@ -11,8 +11,7 @@ import re
 import sys
 from pathlib import Path
 
-from devstack import Stack
-from devstack import http_get as _get
+from devstack import Stack, http_get
 from devstack.client import clean_env
 
 REF_WORKERS, REF_THREADS = "2", "4"  # the product's gunicorn defaults (UPLOADS_WORKERS/THREADS)
@@ -52,7 +51,7 @@ class ReferenceStack(Stack):
 
     def _ready(self, name):
         base = self.url if name == "traefik" else self.app_url
-        return _get(base + self.probe_path)[0] == 200
+        return http_get(base + self.probe_path)[0] == 200
 
 
 def pin_self(core: int) -> None:

@@ -17,8 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from devstack import Stack, free_port
-from devstack import http_get as _get
+from devstack import Stack, free_port, http_get
 from devstack.configs import TRAEFIK_DYNAMIC, traefik_static
 
 from . import avatars, servers, wrk
@@ -84,7 +83,7 @@ def start_variant(name, change, dynamic_change, extra_env, stack, tmp):
                             start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
-    while _get(url + "/" + SERVED["60 KB"])[0] != 200:
+    while http_get(url + "/" + SERVED["60 KB"])[0] != 200:
         if proc.poll() is not None or time.monotonic() > deadline:
             raise RuntimeError(f"{name}: Traefik did not start: {(folder / 'traefik.log')}")
         time.sleep(0.1)

@@ -14,8 +14,7 @@ import time
 import pytest
 import requests
 
-from devstack import configs, free_port
-from devstack import venv_tool as _tool
+from devstack import configs, free_port, venv_tool
 from devstack.client import clean_env
 from stack.net import probe_id
 
@@ -66,7 +65,7 @@ def edge(tmp_path_factory):
     static.write_text(configs.traefik_static(port))
     env = clean_env(("TRAEFIK_",), APP_URL=recorder.url, STATIC_URL=recorder.url)
     with open(work / "traefik.log", "wb") as log:
-        proc = subprocess.Popen([_tool("traefik"), f"--configFile={static}"], env=env,
+        proc = subprocess.Popen([venv_tool("traefik"), f"--configFile={static}"], env=env,
                                 stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     try:
