@@ -9,7 +9,6 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 # tests/stack/test_devstack_cli.py (another engineer's file) still imports it from here.
-from devstack.images import make_image  # noqa: F401
 
 
 def stored_files(root) -> list[str]:

@@ -24,7 +24,7 @@ import requests
 
 from devstack import free_port, port_in_use
 from devstack.client import clean_env
-from helpers import make_image
+from devstack.images import make_image
 from stack.net import upload
 
 pytestmark = pytest.mark.stack
