@@ -9,7 +9,6 @@ the largest pixel count its kind of image may have. The figures are deliberately
 (the costliest content of each kind: noise, flat colour, worst filters).
 """
 
-import struct
 from dataclasses import dataclass
 
 JPEG_SOF_OK = {0xC0, 0xC1, 0xC2}  # baseline, extended, progressive Huffman: what cameras write
@@ -56,8 +55,9 @@ def estimate(head: Header, max_side: int) -> Estimate:
     ms = FIXED_MS + decoded * DECODE_MS[kind] * (1.2 if head.interlaced else 1.0)
     if head.fmt == "JPEG" and head.progressive:
         ms += mp * SCAN_MS * max(0, head.scans - 10) + mp * 12.0  # Huffman refinement passes
-    stored = min(decoded, max_side * max_side / 1e6 * max(head.width, head.height)
-                 / max(1, min(head.width, head.height)))
+    # the stored image: its longest side at most max_side, the other in proportion
+    stored = min(decoded, max_side * max_side / 1e6 * min(head.width, head.height)
+                 / max(1, max(head.width, head.height)))
     if decoded > stored:
         ms += decoded * RESIZE_MS
     alpha = head.fmt == "WEBP" and head.bands == 4 and not head.lossless
@@ -68,8 +68,10 @@ def estimate(head: Header, max_side: int) -> Estimate:
 def _memory_mb(head: Header, mp: float, decoded: float, stored: float) -> float:
     if head.fmt == "WEBP":  # libwebp's canvas, its copy as bytes, Pillow's image: 4 B each
         pixels = decoded * 12
-    elif head.fmt == "JPEG":  # Pillow keeps 4 B a pixel; progressive: every coefficient, 2 B
-        pixels = decoded * 4 + (mp * head.planes * 2 if head.progressive else 0)
+    elif head.fmt == "JPEG":  # Pillow keeps 4 B a pixel; more than one scan (progressive, or
+        # baseline with a scan per component): libjpeg keeps every coefficient, 2 B each
+        multiscan = head.progressive or head.scans > 1
+        pixels = decoded * 4 + (mp * head.planes * 2 if multiscan else 0)
     else:  # Pillow's image (4 B a pixel, palette and grey 1-2 B, converted to 4 for resize)
         pixels = decoded * (4 if head.bands > 1 else 2) + (decoded * 4 if head.bands < 3 else 0)
     resampled = stored * 4 * 2 + (decoded / 4 * 4 if decoded > stored else 0)
@@ -98,21 +100,3 @@ def _scaled(head: Header, factor: float) -> Header:
 def _within(head: Header, max_side, budget_ms, budget_mb) -> bool:
     cost = estimate(head, max_side)
     return cost.ms <= budget_ms and cost.mb <= budget_mb
-
-
-def jpeg_structure(data) -> tuple[int | None, int]:
-    """(SOF marker byte, number of scans), from the marker segments and a count of SOS markers
-    (0xFF in entropy-coded data is always stuffed, so every FF DA is a real scan)."""
-    pos, sof = 2, None
-    while pos + 4 <= len(data) and data[pos] == 0xFF:
-        marker = data[pos + 1]
-        if marker == 0xFF:
-            pos += 1
-            continue
-        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC) and sof is None:
-            sof = marker
-        if marker == 0xDA:
-            break
-        (length,) = struct.unpack(">H", data[pos + 2:pos + 4])
-        pos += 2 + length
-    return sof, bytes(data).count(b"\xff\xda")

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from PIL import Image, ImageCms, UnidentifiedImageError
 
-from . import cost
+from . import cost, structure
 from .errors import ImageTooLarge, InvalidImage, UnsupportedFormat
 
 # decoded format -> (extension, content type)
@@ -51,7 +51,7 @@ class Limits:
     jpeg_quality: int = 85
     webp_quality: int = 85
     image_budget_ms: int = 1000
-    image_budget_mb: int = 180
+    image_budget_mb: int = 150
 
 
 @dataclass(frozen=True)
@@ -81,8 +81,10 @@ def normalise(source: bytes | io.BytesIO, limits: Limits) -> Normalised:
     fmt = sniff(bytes(data[:16]))
     if fmt is None:
         raise UnsupportedFormat("magic bytes of no accepted format")
-    lossless = fmt == "WEBP" and _webp_lossless(data)
-    sof, scans = cost.jpeg_structure(data) if fmt == "JPEG" else (None, 1)
+    lossless = fmt == "WEBP" and structure.webp_lossless(data)
+    sof, scans = structure.jpeg(data) if fmt == "JPEG" else (None, 1)
+    if fmt == "PNG":
+        structure.png(data)
     ihdr = bytes(data[24:29]) if fmt == "PNG" else b""
     data.release()  # a live view would forbid Pillow's seek on the stream
     if fmt == "JPEG" and sof is not None and sof not in cost.JPEG_SOF_OK:
@@ -120,7 +122,13 @@ def normalise(source: bytes | io.BytesIO, limits: Limits) -> Normalised:
 def _scale(im, transparency, max_side: int):
     """An integer box reduction first (cheap, and the stored side is a ceiling: within 5% of
     it is kept as is), then LANCZOS for the rest, on premultiplied alpha like Pillow's own."""
-    if im.mode in ("P", "1"):
+    colours = None
+    if im.mode == "1":  # resampled in grey: one byte a pixel, not three
+        im = im.convert("L")
+    elif im.mode == "P":  # resampled in RGB(A); without transparency it is then put back on a
+        # palette of as many colours, so a palette source stays that small (octree quantizing
+        # would blur an alpha channel: 255 became 254)
+        colours = None if transparency is not None else max(2, len(im.getpalette() or []) // 3)
         im, transparency = im.convert("RGBA" if transparency is not None else "RGB"), None
     alpha = {"RGBA": "RGBa", "LA": "La"}.get(im.mode)
     if alpha:
@@ -130,7 +138,11 @@ def _scale(im, transparency, max_side: int):
         im = im.reduce(factor)
     if max(im.size) > max_side:
         im = im.resize(_fit(im.size, max_side), Image.Resampling.LANCZOS)
-    return (im.convert(im.mode.upper()) if alpha else im), transparency
+    if alpha:
+        im = im.convert(im.mode.upper())
+    if colours:
+        im = im.quantize(min(colours, 256), Image.Quantize.FASTOCTREE)
+    return im, transparency
 
 
 def _shrink(size, max_side: int, factors) -> int:
@@ -210,18 +222,3 @@ def _encode(im, fmt, out, icc, transparency, limits, lossless) -> None:
             im = im.convert("RGBA" if "A" in im.getbands() or im.mode == "P" else "RGB")
         effort = LOSSLESS_EFFORT if lossless else {"quality": limits.webp_quality, "method": 0}
         im.save(out, "WEBP", lossless=lossless, **effort, **options)
-
-
-def _webp_lossless(data: memoryview) -> bool:
-    """True when the first image chunk of a WebP is VP8L: keep lossless sources lossless."""
-    pos = 12
-    while pos + 8 <= len(data):
-        fourcc = bytes(data[pos:pos + 4])
-        (size,) = struct.unpack("<I", data[pos + 4:pos + 8])
-        if fourcc in (b"VP8 ", b"VP8L"):
-            return fourcc == b"VP8L"
-        if fourcc == b"ANMF":  # frame header is 16 bytes, then the frame's own chunks
-            pos += 8 + 16
-            continue
-        pos += 8 + size + (size & 1)
-    return False
