@@ -3,8 +3,10 @@ SIGHUP (the terminal closing), so that nothing is left running for the next `mak
 over.
 
 Settings are read through the table (`uploads.settings`), so a bad one is one line and no start;
-storage lives in `static_root/` (or UPLOADS_ROOT) and survives restarts; the edge listens on
-UPLOADS_PORT (8080); logs and generated configs go to `var/devstack/`.
+storage lives in `static_root/` (or UPLOADS_ROOT) and survives restarts, or with
+UPLOADS_STORAGE=s3 in the bucket at UPLOADS_S3_ENDPOINT, or without an endpoint in a local
+SeaweedFS whose data is in `var/seaweedfs/`; the edge listens on UPLOADS_PORT (8080); logs and
+generated configs go to `var/devstack/`.
 """
 
 import contextlib
@@ -54,6 +56,17 @@ def who_may_upload(config: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def where(stack, root) -> str:
+    """The banner's storage line: the folder, or the bucket (and who runs the store)."""
+    config = stack.config
+    if config["STORAGE"] != "s3":
+        return str(root)
+    who = (f"a local SeaweedFS, data in {os.path.relpath(stack.weed.data_dir)}/"
+           if stack.weed else "UPLOADS_S3_ENDPOINT")
+    return (f"s3://{config['S3_BUCKET']} at {config['S3_ENDPOINT']} ({who}); nginx caches "
+            f"reads {config['S3_CACHE_SECONDS']} s")
+
+
 def banner(url: str, root, run_dir, config: dict) -> str:
     """What `make run` prints once all three answer; the upload page comes first."""
     return (f"uploads is up: {url}/uploads/ (the upload page)\n"
@@ -76,14 +89,15 @@ def main() -> int:
     try:
         config = settings.load(os.environ)
         root = REPO / config["ROOT"]  # absolute stays absolute
-        stack = Stack(root=root, port=config["PORT"], run_dir=run_dir)
+        stack = Stack(root=root, port=config["PORT"], run_dir=run_dir,
+                      s3_dir=REPO / "var" / "seaweedfs")
     except settings.ConfigError as error:
         say(f"uploads: {one_line(error)}", sys.stderr)
         return 2
     on_terminal = os.isatty(sys.stdout.fileno())
     try:
         stack.start()
-        say(banner(stack.url, root, run_dir, config))
+        say(banner(stack.url, where(stack, root), run_dir, config))
         while not terminal_gone(on_terminal):
             time.sleep(0.5)
             dead = stack.dead()

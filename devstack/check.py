@@ -1,8 +1,8 @@
 """`python -m devstack.check`: the edge and static configs are accepted by the programs that read
 them, without Docker and without starting the app.
 
-- `nginx -t` on the container's `nginx/nginx.conf` and on the local stack's generated config
-  (both include `nginx/locations.conf`);
+- `nginx -t` on the container's `nginx/nginx.conf` and on the local stack's generated configs
+  (all include `nginx/locations.conf`; the local stack's in both storage modes);
 - Traefik started on a free loopback port with the local copy of `traefik/traefik.yml` and the
   templated routes in `traefik/dynamic/`, once with the defaults and once with other settings:
   it must answer /ping, route /i/ and /api/upload/ (a 502 from Traefik, since no upstream is
@@ -186,10 +186,15 @@ def main() -> int:
         (container / "locations.conf").write_text(configs.NGINX_LOCATIONS.read_text())
         (container / "maps.conf").write_text(configs.NGINX_MAPS.read_text())
         (container / "errors.conf").write_text(configs.NGINX_ERRORS.read_text())
+        (container / "images-local.conf").write_text(configs.NGINX_IMAGES["local"].read_text())
         check_nginx(container / "nginx.conf", work, "nginx/nginx.conf (container)")
         local = work / "nginx.conf"
         local.write_text(configs.nginx_main(free_port(), work / "root", work))
         check_nginx(local, work, "the local stack's main config + nginx/locations.conf")
+        s3 = settings.load({"UPLOADS_STORAGE": "s3", "UPLOADS_S3_BUCKET": "uploads",
+                            "UPLOADS_S3_ENDPOINT": f"http://127.0.0.1:{free_port()}"})
+        local.write_text(configs.nginx_main(free_port(), work / "root", work, config=s3))
+        check_nginx(local, work, "the local stack's S3-mode config + nginx/images-s3.conf")
         for overrides in VARIANTS:
             check_traefik(work, overrides)
         for https in COMPOSE_VARIANTS:

@@ -4,12 +4,14 @@ Traefik's static file cannot be templated, so the container's `traefik/traefik.y
 with exactly four values swapped (address, dynamic folder, read timeout, trusted proxies); a
 swap that finds nothing fails loudly instead of silently running another config. nginx gets a
 small main config of its own that includes the shared `nginx/locations.conf`, like the
-container's.
+container's, and the `/i/` location of the storage: `nginx/images-local.conf`, or
+`nginx/images-s3.conf` with the store's upstream and the cache around it.
 """
 
 import json
 import os
 from pathlib import Path
+from urllib.parse import urlsplit
 
 REPO = Path(__file__).resolve().parent.parent
 TRAEFIK_STATIC = REPO / "traefik" / "traefik.yml"
@@ -17,6 +19,8 @@ TRAEFIK_DYNAMIC = REPO / "traefik" / "dynamic"
 NGINX_LOCATIONS = REPO / "nginx" / "locations.conf"
 NGINX_MAPS = REPO / "nginx" / "maps.conf"
 NGINX_ERRORS = REPO / "nginx" / "errors.conf"
+NGINX_IMAGES = {"local": REPO / "nginx" / "images-local.conf",
+                "s3": REPO / "nginx" / "images-s3.conf"}
 WEB_DIR = REPO / "web"
 
 
@@ -44,9 +48,40 @@ def _quoted(path) -> str:
     return value
 
 
-def nginx_main(port: int, root: Path, run_dir: Path, language: str = "fr") -> str:
-    """A main config for a foreground nginx on loopback: everything it writes stays in run_dir."""
+def s3_origin(config: dict) -> tuple[str, str, int]:
+    """(scheme, host, port) nginx fetches objects from: the endpoint, else AWS's regional one."""
+    endpoint = config["S3_ENDPOINT"] or f"https://s3.{config['S3_REGION']}.amazonaws.com"
+    parts = urlsplit(endpoint)
+    return parts.scheme, parts.hostname, parts.port or (443 if parts.scheme == "https" else 80)
+
+
+def nginx_s3(config: dict, run_dir: Path) -> str:
+    """The http-level part of S3 mode: the store's upstream, where and how long to cache."""
+    scheme, host, port = s3_origin(config)
+    host_header = host if port in (80, 443) else f"{host}:{port}"
+    return f"""
+    upstream uploads_s3 {{
+        server {_quoted(host)}:{port};
+        keepalive 32;
+    }}
+    map $host $uploads_s3_scheme {{ default {scheme}; }}
+    map $host $uploads_s3_host {{ default {_quoted(host_header)}; }}
+    map $host $uploads_s3_bucket {{ default {_quoted(config["S3_BUCKET"])}; }}
+    proxy_cache_path {_quoted(run_dir / "s3-cache")} levels=1:2 keys_zone=uploads_s3:10m
+                     max_size=1g inactive=7d use_temp_path=off;
+    proxy_cache_valid 200 {config["S3_CACHE_SECONDS"]}s;
+    proxy_headers_hash_bucket_size 128;
+    proxy_headers_hash_max_size 1024;
+"""
+
+
+def nginx_main(port: int, root: Path, run_dir: Path, language: str = "fr",
+               config: dict | None = None) -> str:
+    """A main config for a foreground nginx on loopback: everything it writes stays in run_dir.
+    `config` (the settings) with STORAGE=s3 serves images from the bucket instead of `root`."""
     tmp = run_dir / "nginx-tmp"
+    storage = (config or {}).get("STORAGE", "local")
+    s3 = nginx_s3(config, run_dir) if storage == "s3" else ""
     # As root, the master would hand requests to `nobody`, who may not read a checkout under a
     # private home; the local stack keeps its workers as the user who started it.
     user = "user root;\n" if os.geteuid() == 0 else ""
@@ -72,11 +107,12 @@ http {{
     map $host $uploads_web {{ default {_quoted(WEB_DIR)}; }}
     map $host $uploads_language {{ default {"en" if language == "en" else "fr"}; }}
     include {_quoted(NGINX_MAPS)};
-
+{s3}
     server {{
         listen 127.0.0.1:{port} default_server;
         root {_quoted(root)};
         include {_quoted(NGINX_LOCATIONS)};
+        include {_quoted(NGINX_IMAGES[storage])};
         include {_quoted(NGINX_ERRORS)};
     }}
 }}

@@ -5,6 +5,8 @@ which then stops the three in order (edge first, app last) and kills whatever a 
 behind in its group. The settings come from the table (`uploads.settings`), so a bad one stops
 the stack before anything starts, in one line; so does a port someone else already listens on.
 The integration tests use the same class with free ports and a temporary storage root.
+With UPLOADS_STORAGE=s3 and no UPLOADS_S3_ENDPOINT, a local SeaweedFS (devstack.seaweed) is
+started first and stopped last, and the app and nginx are pointed at it.
 """
 
 import contextlib
@@ -19,6 +21,7 @@ from pathlib import Path
 from uploads import settings
 
 from . import configs
+from .seaweed import Seaweed
 from .tools import free_port, http_get, nginx_binary, port_in_use, venv_tool
 
 NAMES = ("gunicorn", "nginx", "traefik")  # start order; stopped in reverse
@@ -35,14 +38,20 @@ def one_line(error: settings.ConfigError) -> str:
 class Stack:
     """The three processes. `with Stack() as stack:` starts them and always stops them."""
 
-    def __init__(self, root=None, port=None, env=None, run_dir=None):
+    def __init__(self, root=None, port=None, env=None, run_dir=None, s3_dir=None):
         base = dict(os.environ if env is None else env)
         self.env = {k: v for k, v in base.items() if not k.startswith("TRAEFIK_")}
+        self._temp = Path(tempfile.mkdtemp(prefix="uploads-stack-"))
+        self.weed = None
+        if self.env.get("UPLOADS_STORAGE", "").strip().lower() == "s3" and not self.env.get(
+                "UPLOADS_S3_ENDPOINT", "").strip():
+            self.weed = Seaweed(Path(s3_dir) if s3_dir else self._temp / "seaweedfs",
+                                self.env.get("UPLOADS_S3_BUCKET", "").strip() or "uploads")
+            self.env.update(self.weed.settings())
         try:  # the table's values, and a bad setting stops us before anything is made
             self.config = settings.load(self.env)
         except settings.ConfigError as error:
             raise settings.ConfigError(one_line(error)) from None
-        self._temp = Path(tempfile.mkdtemp(prefix="uploads-stack-"))
         self.run_dir = Path(run_dir) if run_dir else self._temp / "run"
         self.root = Path(root) if root else self._temp / "root"
         self.port = port or free_port()
@@ -73,6 +82,11 @@ class Stack:
             (self.run_dir / "nginx-tmp").mkdir(exist_ok=True)
             self.root.mkdir(parents=True, exist_ok=True)
             self.root.chmod(0o755)
+            if self.weed is not None:
+                self.weed.log_path = self.log_path("seaweedfs")
+                self.weed.start()
+                self.env.update(self.weed.settings())  # its ports, if it had to pick again
+                self.config = settings.load(self.env)
             self._write_configs()
             for name in NAMES:
                 self.start_one(name)
@@ -84,6 +98,8 @@ class Stack:
     def stop(self):
         for name in reversed(NAMES):
             self.stop_one(name)
+        if self.weed is not None:
+            self.weed.stop()
         shutil.rmtree(self._temp, ignore_errors=True)
 
     def restart(self, name: str):
@@ -93,7 +109,20 @@ class Stack:
 
     def dead(self) -> str | None:
         """The name of a process that exited on its own, if any."""
+        weed = self.weed.proc if self.weed is not None else None
+        if weed is not None and weed.poll() is not None:
+            return "seaweedfs"
         return next((n for n, p in self.procs.items() if p.poll() is not None), None)
+
+    @property
+    def storage(self):
+        """The storage the app writes, for tests to look behind the edge."""
+        from uploads.storage import from_config
+        from uploads.storage.local import LocalStorage
+
+        if self.config["STORAGE"] == "s3":
+            return from_config(self.config)
+        return LocalStorage(str(self.root))
 
     def __enter__(self):
         return self.start()
@@ -107,7 +136,7 @@ class Stack:
         (self.run_dir / "traefik.yml").write_text(configs.traefik_static(
             self.port, f"{self.read_timeout}s", self.config["TRUSTED_PROXIES"]))
         (self.run_dir / "nginx.conf").write_text(configs.nginx_main(
-            self.static_port, self.root, self.run_dir, self.config["LANGUAGE"]))
+            self.static_port, self.root, self.run_dir, self.config["LANGUAGE"], self.config))
 
     def _command(self, name: str) -> tuple[list[str], dict]:
         env = dict(self.env)

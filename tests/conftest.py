@@ -59,7 +59,7 @@ STACK_SETTINGS = {"WORKERS": 1, "THREADS": 1, "RATE_LIMIT": 100000, "RATE_BURST"
 
 
 @pytest.fixture(scope="session")
-def stack(tmp_path_factory):
+def stack_local(tmp_path_factory):
     """The real local stack (Traefik in front of nginx and gunicorn, `devstack.Stack`) on free
     loopback ports with a temporary storage root, shared by the `stack` tests."""
     from devstack import Stack
@@ -67,6 +67,30 @@ def stack(tmp_path_factory):
     root = tmp_path_factory.mktemp("stack") / "root"
     with Stack(root=root, env=clean_env(**STACK_SETTINGS)) as running:
         yield running
+
+
+@pytest.fixture(scope="session")
+def stack(stack_local):
+    """The shared stack on the local volume (a module may override `stack` with `image_stack`)."""
+    return stack_local
+
+
+@pytest.fixture(scope="session")
+def stack_s3(tmp_path_factory):
+    """The same stack with UPLOADS_STORAGE=s3: a SeaweedFS started by the stack (loopback,
+    identities, no telemetry), nginx reading the bucket through its cache."""
+    from devstack import Stack
+
+    root = tmp_path_factory.mktemp("stack-s3") / "root"
+    with Stack(root=root, env=clean_env(STORAGE="s3", **STACK_SETTINGS)) as running:
+        yield running
+
+
+@pytest.fixture(scope="session", params=["local", "s3"])
+def image_stack(request):
+    """The shared stack in each storage mode, for the tests whose answers must not depend on
+    where the images are (the contract, hostile paths, the static headers)."""
+    return request.getfixturevalue(f"stack_{request.param}")
 
 
 @pytest.fixture

@@ -1,4 +1,5 @@
-"""Images through the edge: what nginx serves under /i/, and everything it must not serve."""
+"""Images through the edge: what nginx serves under /i/, and everything it must not serve, in
+both storage modes (the volume, and a bucket read through nginx's cache)."""
 
 import re
 
@@ -13,6 +14,16 @@ pytestmark = pytest.mark.stack
 
 IMMUTABLE = "public, max-age=31536000, immutable"
 SECRET = b"outside-the-served-tree"
+
+
+@pytest.fixture(scope="module")
+def stack(image_stack):
+    """Every test here runs against the local volume and against the bucket."""
+    return image_stack
+
+
+def stored_bytes(stack, path: str) -> bytes:
+    return stack.storage.read(path.lstrip("/"))
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +42,7 @@ def stored(stack):
 def test_upload_then_get_serves_the_stored_bytes(stack, stored, fmt):
     data = stored[fmt]
     assert data["url"] == stack.url + data["path"]
-    on_disk = (stack.root / data["path"].lstrip("/")).read_bytes()
+    on_disk = stored_bytes(stack, data["path"])
     answer = requests.get(data["url"], timeout=10)
     assert answer.status_code == 200
     assert answer.content == on_disk and len(on_disk) == data["size"]
@@ -39,6 +50,7 @@ def test_upload_then_get_serves_the_stored_bytes(stack, stored, fmt):
     assert answer.headers["Cache-Control"] == IMMUTABLE
     assert answer.headers["X-Content-Type-Options"] == "nosniff"
     assert "default-src 'none'" in answer.headers["Content-Security-Policy"]
+    assert not [h for h in answer.headers if h.lower().startswith(("x-amz", "seaweed"))]
 
     head = requests.head(data["url"], timeout=10)
     assert head.status_code == 200 and head.content == b""
@@ -73,11 +85,19 @@ def test_no_folder_is_ever_listed(stack, stored):
 @pytest.fixture(scope="module")
 def planted(stack, stored):
     """Files that exist on disk but outside what may be served: in the root beside i/, in the
-    temp folder, and a symlink inside i/ pointing out."""
+    temp folder, and a symlink inside i/ pointing out; in a bucket, objects beside i/ and
+    names nginx must not serve inside it."""
+    folder = stored["JPEG"]["path"].lstrip("/").rsplit("/", 1)[0]
+    if stack.config["STORAGE"] == "s3":
+        client, bucket = stack.storage.client, stack.config["S3_BUCKET"]
+        for key in ("secret.jpg", ".tmp/partial.jpg", ".probe/secret.jpg", "app.py",
+                    f"{folder}/notes.txt", f"{folder}/.hidden.jpg", f"{folder}/link.jpg/x"):
+            client.put_object(Bucket=bucket, Key=key, Body=SECRET)
+        return folder
     (stack.root / "secret.jpg").write_bytes(SECRET)
     (stack.root / ".tmp").mkdir(exist_ok=True)
     (stack.root / ".tmp" / "partial.jpg").write_bytes(SECRET)
-    folder = stack.root / stored["JPEG"]["path"].lstrip("/").rsplit("/", 1)[0]
+    folder = stack.root / folder
     (folder / "link.jpg").symlink_to(stack.root / "secret.jpg")
     (folder / "notes.txt").write_bytes(SECRET)
     (folder / ".hidden.jpg").write_bytes(SECRET)
@@ -113,20 +133,20 @@ def test_only_regular_image_files_are_served(stack, planted, name):
 @pytest.mark.parametrize("method", ["POST", "PUT", "DELETE", "PATCH", "OPTIONS"])
 def test_only_get_and_head_under_i(stack, stored, method):
     path = stored["WEBP"]["path"]
-    before = (stack.root / path.lstrip("/")).read_bytes()
+    before = stored_bytes(stack, path)
     for target in (path, "/i/", "/i/p/new.jpg"):
         answer = requests.request(method, stack.url + target, data=b"x" * 100, timeout=10)
         assert_json_error(answer, 405, "method_not_allowed")
         assert answer.headers["Allow"] == "GET, HEAD"
-    assert (stack.root / path.lstrip("/")).read_bytes() == before
-    assert not (stack.root / "i" / "p" / "new.jpg").exists()
+    assert stored_bytes(stack, path) == before
+    assert stack.storage.stat("i/p/new.jpg") is None
 
 
 def test_the_app_itself_never_serves_images(stack, stored):
     path = stored["JPEG"]["path"]
     answer = requests.get(stack.app_url + path, timeout=10)
     assert_json_error(answer, 404, "not_found")
-    assert answer.content != (stack.root / path.lstrip("/")).read_bytes()
+    assert answer.content != stored_bytes(stack, path)
 
 
 def test_unknown_paths_are_json_404s_and_ping_answers(stack):
@@ -147,25 +167,30 @@ def test_the_upload_page_is_served_and_revalidated(stack):
 
 @pytest.mark.parametrize("folder", ["existing", "new"])
 def test_a_file_written_after_a_404_is_served_at_once(stack, stored, folder):
-    """nginx keeps open file descriptors but never a miss (`open_file_cache_errors off`): a file
-    that was asked for before it existed is served as soon as it is on disk."""
+    """nginx keeps open file descriptors but never a miss (`open_file_cache_errors off`), and
+    its S3 cache keeps only 200s: a file that was asked for before it existed is served as soon
+    as it is stored."""
     if folder == "existing":
-        month = (stack.root / stored["JPEG"]["path"].lstrip("/")).parent
+        month = stored["JPEG"]["path"].lstrip("/").rsplit("/", 1)[0]
     else:
-        month = stack.root / "i" / "p" / "2001" / "01"
-        assert not month.exists()
-    target = month / "avatar_978307200000_fresh1.jpg"
-    url = stack.url + "/" + target.relative_to(stack.root).as_posix()
+        month = f"i/p/2001/01-{stack.config['STORAGE']}"
+    key = f"{month}/avatar_978307200000_fresh1.jpg"
+    url = f"{stack.url}/{key}"
     for _ in range(2):  # the second miss would be answered from the cache, if misses were kept
         assert_json_error(requests.get(url, timeout=10), 404, "not_found")
 
     data = make_image("JPEG", size=(24, 16))
-    staging = stack.root / ".tmp" / f"fresh-{folder}.jpg"
-    staging.parent.mkdir(exist_ok=True)
-    staging.write_bytes(data)
-    staging.chmod(0o644)
-    month.mkdir(mode=0o755, parents=True, exist_ok=True)
-    staging.replace(target)  # as the app stores: written aside, then renamed into place
+    if stack.config["STORAGE"] == "s3":
+        assert stack.storage.put(key, data, "image/jpeg")
+    else:
+        target = stack.root / key
+        assert not target.parent.exists() or folder == "existing"
+        staging = stack.root / ".tmp" / f"fresh-{folder}.jpg"
+        staging.parent.mkdir(exist_ok=True)
+        staging.write_bytes(data)
+        staging.chmod(0o644)
+        target.parent.mkdir(mode=0o755, parents=True, exist_ok=True)
+        staging.replace(target)  # as the app stores: written aside, then renamed into place
 
     answer = requests.get(url, timeout=10)
     assert answer.status_code == 200

@@ -1,0 +1,70 @@
+"""Reads in S3 mode, through the real stack and a real SeaweedFS: how long nginx's cache can
+still serve a deleted object (UPLOADS_S3_CACHE_SECONDS, and at most one second more: nginx
+counts whole seconds), what a client gets while the store is down, and that nothing of the
+store (headers, XML errors, credentials) ever reaches a client."""
+
+import time
+
+import pytest
+import requests
+
+from helpers import assert_json_error
+from stack.net import raw_get, upload
+
+pytestmark = pytest.mark.stack
+
+CACHE_SECONDS = 2
+
+
+@pytest.fixture
+def s3_stack(make_stack):
+    return make_stack(STORAGE="s3", S3_CACHE_SECONDS=CACHE_SECONDS, MIN_FREE_BYTES=0,
+                      RATE_LIMIT=0)
+
+
+def served(url) -> int:
+    return requests.get(url, timeout=10).status_code
+
+
+def test_a_deleted_object_is_served_at_most_the_cache_time_then_404(s3_stack):
+    data = upload(s3_stack.url).json()["data"]
+    assert served(data["url"]) == 200  # now in nginx's cache
+    cached_at = time.monotonic()
+    assert s3_stack.storage.delete(data["path"].lstrip("/"))
+    statuses = []
+    while time.monotonic() - cached_at < CACHE_SECONDS + 3:
+        statuses.append((time.monotonic() - cached_at, served(data["url"])))
+        time.sleep(0.2)
+    gone = [t for t, status in statuses if status == 404]
+    assert gone, statuses
+    assert gone[0] <= CACHE_SECONDS + 1.2, statuses  # the documented bound
+    assert all(status == 404 for t, status in statuses if t >= gone[0])  # never back
+    assert_json_error(requests.get(data["url"], timeout=10), 404, "not_found")
+
+
+def test_while_the_store_is_down_cached_images_load_and_others_get_a_json_502(s3_stack):
+    cached = upload(s3_stack.url).json()["data"]["url"]
+    uncached = upload(s3_stack.url).json()["data"]["url"]
+    assert served(cached) == 200
+    s3_stack.weed.stop()
+    assert served(cached) == 200
+    answer = requests.get(uncached, timeout=30)
+    assert_json_error(answer, 502, "service_unavailable")
+    assert b"<?xml" not in answer.content
+
+
+def test_nothing_of_the_store_reaches_a_client(s3_stack):
+    data = upload(s3_stack.url).json()["data"]
+    secrets = [s3_stack.config["S3_ACCESS_KEY_ID"].encode(),
+               s3_stack.config["S3_SECRET_ACCESS_KEY"].encode(), b"<?xml", b"NoSuchKey",
+               b"AccessDenied", s3_stack.config["S3_BUCKET"].encode() + b"/"]
+    missing = data["path"].replace(".jpg", "0.jpg")
+    for target in (data["path"], missing, "/i/p/2026/01/%3Fx.jpg", "/i/p/a%20b.jpg",
+                   "/i/p/../../secret.jpg", "/i/p/x.jpg?list-type=2", "/i/?list-type=2",
+                   "/i/p/2026/01/x.jpg%3Flist-type=2"):
+        status, headers, body = raw_get(s3_stack.url, target)
+        assert status in (200, 400, 404), (target, status)
+        assert not [h for h in headers if h.startswith(("x-amz", "seaweed"))], headers
+        assert "server" not in headers or "seaweed" not in headers["server"].lower()
+        for secret in secrets:
+            assert secret not in body or status == 200, (target, secret)
