@@ -68,3 +68,30 @@ def test_nothing_of_the_store_reaches_a_client(s3_stack):
         assert "server" not in headers or "seaweed" not in headers["server"].lower()
         for secret in secrets:
             assert secret not in body or status == 200, (target, secret)
+
+
+def test_after_a_migration_every_url_answers_200_with_the_same_bytes(make_stack):
+    """The incident report's "no 404 on existing URLs", across a change of storage: a volume
+    served by one stack is migrated into the bucket of an S3-mode stack."""
+    from uploads import create_app
+
+    local = make_stack(MIN_FREE_BYTES=0, RATE_LIMIT=0)
+    paths = [upload(local.url, fmt=fmt, name=f"a.{ext}", mime=f"image/{mime}").json()["data"][
+        "path"] for fmt, ext, mime in (("JPEG", "jpg", "jpeg"), ("PNG", "png", "png"),
+                                        ("WEBP", "webp", "webp"))]
+    before = {}
+    for path in paths:
+        answer = requests.get(local.url + path, timeout=10)
+        assert answer.status_code == 200
+        before[path] = answer.content
+    s3 = make_stack(STORAGE="s3", MIN_FREE_BYTES=0, RATE_LIMIT=0)
+    settings = {k.removeprefix("UPLOADS_"): v for k, v in s3.env.items()
+                if k.startswith("UPLOADS_S3_")}
+    app = create_app({**settings, "STORAGE": "s3", "MIN_FREE_BYTES": 0}, serving=False)
+    for path in paths:
+        assert served(s3.url + path) == 404  # not there yet, and the miss is not cached
+    result = app.test_cli_runner().invoke(args=["migrate", "--from", str(local.root)])
+    assert result.exit_code == 0, result.output
+    for path, data in before.items():
+        answer = requests.get(s3.url + path, timeout=10)
+        assert answer.status_code == 200 and answer.content == data

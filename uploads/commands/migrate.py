@@ -5,9 +5,13 @@ mounted a volume on `public/i`: a copy of either therefore starts with `p/`. A f
 contains `i/` (a copy of `public/`, or another storage root) is accepted too. Relative paths are
 kept, so `/i/p/2025/10/avatar_….jpg` stays the same URL. Files are checked (accepted format that
 decodes, extension that matches) but never re-encoded: their bytes are the ones users saw. The
-source is a local folder whatever the backend; the storage is written only through its interface.
+source is a local folder whatever the backend (so `UPLOADS_STORAGE=s3` copies a volume into the
+bucket, same keys); the storage is written only through its interface, and every file written is
+read back and compared by SHA-256. A run that stops halfway is resumed by running it again: what
+is already there with the same bytes is skipped.
 """
 
+import hashlib
 import os
 import stat
 
@@ -47,11 +51,12 @@ def migrate(source, dry_run, as_json, show_progress):
 
     Each file must be a JPEG, PNG or WebP that decodes fully, with the matching extension and
     at most UPLOADS_MAX_BYTES; others are rejected and listed. Accepted files are copied
-    byte for byte (no re-encoding) through the storage's atomic write, 0644. A file already
-    there with the same bytes is skipped, one with different bytes is a conflict and is never
-    overwritten, so running it again is safe. Names outside the scheme are imported and listed
-    as warnings. Exit 0 when every file is imported or already there, 1 on any reject or
-    conflict, 2 when SOURCE has neither p/ nor i/.
+    byte for byte (no re-encoding) through the storage's atomic write, 0644, into the volume
+    or, with UPLOADS_STORAGE=s3, the bucket; each copy is read back and checked by SHA-256.
+    A file already there with the same bytes is skipped (an interrupted run resumes), one
+    with different bytes is a conflict and is never overwritten, so running it again is safe.
+    Names outside the scheme are imported and listed as warnings. Exit 0 when every file is
+    imported or already there, 1 on any reject or conflict, 2 when SOURCE has neither p/ nor i/.
     """
     base, prefix = _layout(source)
     store = storage(writing=not dry_run)
@@ -125,8 +130,17 @@ def _one(path, st, key, store, limits, max_bytes, dry_run) -> tuple[str, str]:
     except UploadsError as exc:
         raise click.ClickException(f"{key}: {exc.detail}; stopped") from exc
     if written:
+        _verify(store, key, data)
         return "imported", ""
     return ("present", "") if _existing(store, key) == data else ("conflicts", "")
+
+
+def _verify(store, key: str, data: bytes) -> None:
+    """The stored object is the file, checked by SHA-256 of what the store gives back."""
+    stored = _existing(store, key)
+    if stored is None or hashlib.sha256(stored).digest() != hashlib.sha256(data).digest():
+        raise click.ClickException(f"{key}: the stored copy differs from the source "
+                                   "(checksum); stopped")
 
 
 def _existing(store, key: str) -> bytes | None:
