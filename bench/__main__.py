@@ -14,7 +14,7 @@ from pathlib import Path
 from devstack import Stack
 from uploads import images, settings
 
-from . import attack, avatars, cost, floor, phases, report, servers
+from . import attack, avatars, cost, floor, phases, report, s3, servers
 
 REPO = Path(__file__).resolve().parent.parent
 LOAD_CORE, SERVER_CORE = 0, 1
@@ -90,6 +90,9 @@ def main() -> int:
             dead = stack.dead()
             if dead:
                 raise RuntimeError(f"{dead} died during the run:\n{stack.tail(dead)}")
+        step("storage modes: local and S3 (a local SeaweedFS), each on a stack of its own", started)
+        with open(made[avatars.SERVED[0].name], "rb") as served:
+            s3.compare(plan, served.read(), made["jpeg_1mp"], table)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     elapsed = time.monotonic() - started
