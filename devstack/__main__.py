@@ -18,7 +18,7 @@ import time
 from uploads import settings
 
 from .configs import REPO
-from .stack import Stack, one_line
+from .stack import Stack, one_line, with_own_store
 
 
 def _stop(signum, frame):
@@ -87,7 +87,7 @@ def main() -> int:
     run_dir = REPO / (args[1] if args[:1] == ["--run-dir"] and len(args) == 2
                       else "var/devstack")
     try:
-        config = settings.load(os.environ)
+        config = settings.load(with_own_store(os.environ))
         root = REPO / config["ROOT"]  # absolute stays absolute
         stack = Stack(root=root, port=config["PORT"], run_dir=run_dir,
                       s3_dir=REPO / "var" / "seaweedfs")

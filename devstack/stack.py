@@ -29,6 +29,20 @@ READY_SECONDS = 30
 STOP_SECONDS = 15
 
 
+def runs_own_store(env) -> bool:
+    """UPLOADS_STORAGE=s3 without an endpoint: the stack starts a local SeaweedFS."""
+    return (env.get("UPLOADS_STORAGE", "").strip().lower() == "s3"
+            and not env.get("UPLOADS_S3_ENDPOINT", "").strip())
+
+
+def with_own_store(env) -> dict:
+    """`env` with the bucket the local SeaweedFS gets when none is named."""
+    env = dict(env)
+    if runs_own_store(env) and not env.get("UPLOADS_S3_BUCKET", "").strip():
+        env["UPLOADS_S3_BUCKET"] = "uploads"
+    return env
+
+
 def one_line(error: settings.ConfigError) -> str:
     """The table's complaint as the single line a terminal shows."""
     head, *problems = [line.strip() for line in error.detail.splitlines()]
@@ -43,10 +57,10 @@ class Stack:
         self.env = {k: v for k, v in base.items() if not k.startswith("TRAEFIK_")}
         self._temp = Path(tempfile.mkdtemp(prefix="uploads-stack-"))
         self.weed = None
-        if self.env.get("UPLOADS_STORAGE", "").strip().lower() == "s3" and not self.env.get(
-                "UPLOADS_S3_ENDPOINT", "").strip():
+        if runs_own_store(self.env):
+            self.env = with_own_store(self.env)
             self.weed = Seaweed(Path(s3_dir) if s3_dir else self._temp / "seaweedfs",
-                                self.env.get("UPLOADS_S3_BUCKET", "").strip() or "uploads")
+                                self.env["UPLOADS_S3_BUCKET"].strip())
             self.env.update(self.weed.settings())
         try:  # the table's values, and a bad setting stops us before anything is made
             self.config = settings.load(self.env)
