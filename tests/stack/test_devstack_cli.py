@@ -159,6 +159,41 @@ def test_make_run_prints_where_it_answers_and_stops_cleanly(devstack, stop):
         requests.get(url + "/uploads/", timeout=5)
 
 
+def test_make_run_in_s3_mode_runs_its_own_locked_down_seaweedfs(tmp_path):
+    """`UPLOADS_STORAGE=s3 make run` without an endpoint: a SeaweedFS starts with the stack
+    (loopback only, telemetry off, identities), its data beside the run folder (var/seaweedfs
+    for `make run`), images go through it, and it stops with the rest."""
+    port = free_port()
+    proc = subprocess.Popen(devstack_argv(tmp_path), cwd=REPO,
+                            env=devstack_env(tmp_path, PORT=port, STORAGE="s3"),
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        banner = read_banner(proc)
+        assert "  storage      s3://uploads at http://127.0.0.1:" in banner
+        assert "(a local SeaweedFS, data in " in banner
+        started = descendants(proc.pid)
+        weed = [cmd for cmd in started.values() if " mini " in cmd]
+        assert len(weed) == 1, started
+        for flag in ("-ip.bind=127.0.0.1", "-master.telemetry=false", "-webdav=false",
+                     "-s3.config="):
+            assert flag in weed[0]
+        assert (tmp_path / "seaweedfs" / "data").is_dir()
+        data = make_image("PNG", size=(30, 20))
+        answer = upload(f"http://127.0.0.1:{port}", data, "PNG", "a.png", "image/png")
+        assert answer.status_code == 201, answer.text
+        image = requests.get(answer.json()["data"]["url"], timeout=10)
+        assert image.status_code == 200 and image.headers["Content-Type"] == "image/png"
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(STOP_SECONDS + 15) == 0
+        assert left_over(started, tmp_path / "root") == []
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(30)
+        proc.stdout.close()
+
+
 @pytest.mark.parametrize("leader", ["runner", "make"])
 def test_closing_the_terminal_stops_all_three(tmp_path, leader):
     """A real hang-up: the terminal goes away while the runner runs, and it can no longer print.
