@@ -97,6 +97,9 @@ def worst_files(folder: str, limits) -> dict[str, tuple[str, str]]:
                 scale = min((allowed / (size[0] * size[1])) ** 0.5, 0.98) * 0.98 ** attempt
                 size = (max(16, int(size[0] * scale)), max(16, int(size[1] * scale)))
                 continue
+            except errors.InvalidImage:  # a container of countless pieces: refused as such
+                made[f"{name}@cap"] = (f"{label}, {_size(data)}, refused as malformed", path)
+                break
             made[name] = (f"{label}, {_size(data)}", path)
             break
     return made

@@ -80,6 +80,8 @@ def create_app(test_config=None, serving=True):
             logging.getLogger(__name__).warning("removed %d temp leftovers", removed)
     app.extensions["uploads.storage"] = store
     Image.MAX_IMAGE_PIXELS = config["MAX_PIXELS"]  # Pillow's own bomb check: the same cap
+    Image.init()  # every format plugin loaded once, in gunicorn's master: no worker's first
+    # upload pays for the imports (a 2 s first answer was measured without it)
     app.extensions["uploads.admission"] = Admission(
         config["DECODE_SLOTS"], config["CLIENT_SLOTS"], config["QUEUE_SECONDS"])
     app.extensions["uploads.limits"] = Limits(

@@ -66,8 +66,10 @@ def estimate(head: Header, max_side: int) -> Estimate:
 
 
 def _memory_mb(head: Header, mp: float, decoded: float, stored: float) -> float:
-    if head.fmt == "WEBP":  # libwebp's canvas, its copy as bytes, Pillow's image: 4 B each
-        pixels = decoded * 12
+    if head.fmt == "WEBP":  # libwebp's canvas, its copy as bytes, Pillow's image: 4 B each,
+        # what a worker's heap keeps of them (263 MB measured at 12), and with alpha the
+        # premultiplied copy the resampling works on
+        pixels = decoded * (15 + (4 if head.bands == 4 else 0))
     elif head.fmt == "JPEG":  # Pillow keeps 4 B a pixel; more than one scan (progressive, or
         # baseline with a scan per component): libjpeg keeps every coefficient, 2 B each
         multiscan = head.progressive or head.scans > 1
