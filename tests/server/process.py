@@ -2,7 +2,7 @@
 
 Tests here need what the in-process client cannot give: several worker processes writing at
 once, workers that really die, real sockets that really close. Each server gets its own free
-loopback port, its own root and its own control-socket folder, and is stopped with SIGTERM;
+loopback port and its own root, and is stopped with SIGTERM;
 `stop()` then makes sure that neither the master nor any worker is left behind.
 """
 
@@ -24,22 +24,18 @@ START_SECONDS = 20
 STOP_SECONDS = 30
 
 
-def server_env(root, port: int, run_dir, **settings) -> dict:
+def server_env(root, port: int, **settings) -> dict:
     """The environment of one server: no UPLOADS_ variable leaks in from the caller's shell."""
     # Every client here is 127.0.0.1: admission must not take the test's many concurrent
     # uploads for one client's burst.
     defaults = {"BIND": f"127.0.0.1:{port}", "ROOT": root, "ALLOW_EPHEMERAL": "true",
                 "GRACEFUL_TIMEOUT": 5, "CLIENT_SLOTS": 64, "QUEUE_SECONDS": 60}
-    env = clean_env(**{**defaults, **settings})
-    env["XDG_RUNTIME_DIR"] = str(run_dir)  # gunicorn's control socket, one per server
-    return env
+    return clean_env(**{**defaults, **settings})
 
 
 def run_to_exit(root, workdir, command="gunicorn", **settings) -> subprocess.CompletedProcess:
     """Run gunicorn (or `flask --app app migrate`) where it is expected to refuse to start."""
-    run_dir = Path(workdir) / "run"
-    run_dir.mkdir(parents=True, exist_ok=True)
-    env = server_env(root, free_port(), run_dir, **settings)
+    env = server_env(root, free_port(), **settings)
     old_tree = Path(workdir) / "old-public-i"
     (old_tree / "p").mkdir(parents=True, exist_ok=True)
     args = {"gunicorn": [str(GUNICORN), "-c", "gunicorn.conf.py", "app:app"],
@@ -66,11 +62,9 @@ class Gunicorn:
         self.url = ""
 
     def start(self) -> "Gunicorn":
-        run_dir = self.workdir / "run"
-        run_dir.mkdir(parents=True, exist_ok=True)
         port = free_port()
         self.url = f"http://127.0.0.1:{port}"
-        env = server_env(self.root, port, run_dir, **self.settings)
+        env = server_env(self.root, port, **self.settings)
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(
                 [str(GUNICORN), "-c", "gunicorn.conf.py", "app:app"], cwd=PROJECT, env=env,
