@@ -62,6 +62,7 @@ class Gunicorn:
         self.url = ""
 
     def start(self) -> "Gunicorn":
+        self.workdir.mkdir(parents=True, exist_ok=True)
         port = free_port()
         self.url = f"http://127.0.0.1:{port}"
         env = server_env(self.root, port, **self.settings)
