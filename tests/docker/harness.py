@@ -134,9 +134,9 @@ def phone_images() -> dict[str, tuple[str, bytes]]:
                                                   quality=85, exif=exif)),  # ~3.3 MiB
         "png-3mb": ("Screenshot.png", encode(photo((1400, 1000), seed=2), "PNG",
                                              compress_level=1)),  # ~2.9 MiB
-        # 8 MP: the app's cost budget refuses a lossy WebP over ~10.4 MP
-        "webp-8mp": ("PXL_0003.webp", encode(photo((3264, 2448), seed=3), "WEBP",
-                                             quality=85, method=0)),  # ~2.4 MiB
+        # 6.75 MP: the app's cost budget refuses a lossy WebP over ~7.7 MP (4:3)
+        "webp-7mp": ("PXL_0003.webp", encode(photo((3000, 2250), seed=3), "WEBP",
+                                             quality=90, method=0)),  # ~2.7 MiB
         "png-exactly-max-bytes": ("exact.png", exact_max_png()),
     }
 

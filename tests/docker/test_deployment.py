@@ -23,7 +23,7 @@ from helpers import assert_json_error
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(900)]
 
 SERVED: dict[str, bytes] = {}  # path -> bytes first served
-PHONE_FILES = ["jpeg-12mp-exif", "png-3mb", "webp-8mp", "png-exactly-max-bytes"]
+PHONE_FILES = ["jpeg-12mp-exif", "png-3mb", "webp-7mp", "png-exactly-max-bytes"]
 EDGE_LIMIT = MAX_BYTES + 1024 * 1024  # the buffering's maxRequestBodyBytes
 
 
