@@ -10,11 +10,20 @@ validates them all, so that a typo stops the deployment instead of silently disa
 """
 
 import difflib
-import ipaddress
-import re
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
+
+from .values import (
+    base_url,
+    boolean,
+    choice,
+    endpoint,
+    is_public_key,
+    networks,
+    origins,
+    text,
+    whole,
+)
 
 PREFIX = "UPLOADS_"
 
@@ -28,81 +37,12 @@ class ConfigError(Exception):
         self.detail = detail
 
 
-def _bool(raw: str) -> bool:
-    value = raw.strip().lower()
-    if value in ("1", "true", "yes", "on"):
-        return True
-    if value in ("0", "false", "no", "off"):
-        return False
-    raise ValueError("expected true or false")
-
-
-def _int(low: int, high: int | None = None):
-    def parse(raw: str) -> int:
-        try:
-            value = int(raw.strip().replace("_", ""))
-        except ValueError:
-            raise ValueError(f"expected a whole number from {low} to {high or 'up'}") from None
-        if value < low or (high is not None and value > high):
-            raise ValueError(f"expected a whole number from {low} to {high or 'up'}")
-        return value
-
-    return parse
-
-
-def _choice(*options: str):
-    def parse(raw: str) -> str:
-        value = raw.strip().lower()
-        if value not in options:
-            raise ValueError(f"expected one of: {', '.join(options)}")
-        return value
-
-    return parse
-
-
-def _base_url(raw: str) -> str:
-    value = raw.strip().rstrip("/")
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
-        raise ValueError("expected an absolute http(s) URL such as https://example.com")
-    return value
-
-
-def _text(raw: str) -> str:
-    return raw.strip()
-
-
-def _endpoint(raw: str) -> str:
-    return _base_url(raw) if raw.strip() else ""
-
-
-def items(raw: str) -> tuple[str, ...]:
-    """A comma-separated list: blanks dropped, spaces trimmed."""
-    return tuple(item.strip() for item in raw.split(",") if item.strip())
-
-
-def _origins(raw: str) -> tuple[str, ...]:
-    for origin in items(raw):
-        if not re.fullmatch(r"https?://[A-Za-z0-9.\-]+(:\d+)?", origin):
-            raise ValueError(f"{origin!r} is not an origin such as https://app.example.com")
-    return items(raw)
-
-
-def _networks(raw: str) -> tuple[str, ...]:
-    for item in items(raw):
-        try:
-            ipaddress.ip_network(item, strict=False)
-        except ValueError:
-            raise ValueError(f"{item!r} is not an address or CIDR such as 10.0.0.0/8") from None
-    return items(raw)
-
-
 @dataclass(frozen=True)
 class Setting:
     name: str  # without the prefix; the config key is the same name
     default: str
     meaning: str
-    parse: Any = _text
+    parse: Any = text
     where: str = "app"  # or "edge", "compose", "tooling": who reads it besides the check
 
 
@@ -112,13 +52,13 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("ROOT", "static_root", "Storage root: files live under `<root>/i/p/YYYY/MM/`."),
     Setting("PUBLIC_BASE_URL", "http://127.0.0.1:8080",
             "Public origin prepended to `path` to make `url` (never taken from the request).",
-            _base_url),
+            base_url),
     Setting("STORAGE", "local",
             "Where images are stored: `local` (the volume at `ROOT`) or `s3` (an S3-compatible "
-            "bucket; nginx reads it through its cache).", _choice("local", "s3")),
+            "bucket; nginx reads it through its cache).", choice("local", "s3")),
     Setting("S3_ENDPOINT", "",
             "S3 endpoint URL (SeaweedFS, MinIO, Ceph RGW, Garage, R2); empty: AWS S3 in "
-            "`S3_REGION` (`make run`: a local SeaweedFS).", _endpoint),
+            "`S3_REGION` (`make run`: a local SeaweedFS).", endpoint),
     Setting("S3_BUCKET", "", "Bucket holding the objects; keys are URL paths (`i/p/...`)."),
     Setting("S3_REGION", "us-east-1", "Region of the bucket (for signing)."),
     Setting("S3_ACCESS_KEY_ID", "", "Access key of the app's S3 identity (read-write)."),
@@ -128,104 +68,104 @@ SETTINGS: tuple[Setting, ...] = (
             "A file holding `S3_SECRET_ACCESS_KEY` (a secret mount)."),
     Setting("S3_CACHE_SECONDS", "600",
             "How long nginx serves an object from its cache before asking the store again: the "
-            "longest a deleted object can still be served (S3 mode).", _int(1, 86400),
+            "longest a deleted object can still be served (S3 mode).", whole(1, 86400),
             where="edge"),
     Setting("ALLOW_EPHEMERAL", "false",
             "Start even when the root is not a mount point of its own (development, tests).",
-            _bool),
-    Setting("LANGUAGE", "fr", "Language of error messages: `fr` or `en`.", _choice("fr", "en")),
-    Setting("MAX_BYTES", str(5 * MIB), "Largest accepted file, in bytes (5 MiB).", _int(1)),
+            boolean),
+    Setting("LANGUAGE", "fr", "Language of error messages: `fr` or `en`.", choice("fr", "en")),
+    Setting("MAX_BYTES", str(5 * MIB), "Largest accepted file, in bytes (5 MiB).", whole(1)),
     Setting("MAX_PIXELS", "25000000",
             "Largest accepted image in pixels (width x height); more is a decompression bomb.",
-            _int(1)),
+            whole(1)),
     Setting("DECODE_SLOTS", "1",
             "Images decoded at once per worker (workers x slots ~ cores); bounds memory.",
-            _int(1, 64)),
+            whole(1, 64)),
     Setting("CLIENT_SLOTS", "2",
             "Uploads one client (JWT subject, else IP) may have waiting for or holding a decode "
-            "slot in a worker; one more gets 503 `busy` at once.", _int(1, 64)),
+            "slot in a worker; one more gets 503 `busy` at once.", whole(1, 64)),
     Setting("QUEUE_SECONDS", "5",
             "Longest wait for a decode slot; past it the upload gets 503 `busy` with "
-            "Retry-After instead of hanging.", _int(1, 60)),
+            "Retry-After instead of hanging.", whole(1, 60)),
     Setting("MAX_INPUT_SIDE", "16384", "Largest accepted width or height of an upload, in px.",
-            _int(1, 65535)),
+            whole(1, 65535)),
     Setting("MAX_SIDE", "2048", "Longest side of a stored image; larger ones are scaled down.",
-            _int(16, 16384)),
+            whole(16, 16384)),
     Setting("IMAGE_BUDGET_MS", "1000",
             "Estimated server time an upload may cost, in ms on the reference machine, told "
-            "from its headers before decoding (`uploads/cost.py`); over it: 422.", _int(50)),
+            "from its headers before decoding (`uploads/cost.py`); over it: 422.", whole(50)),
     Setting("IMAGE_BUDGET_MB", "150",
             "Estimated memory an upload may take to decode and re-encode, in MB; over it: 422.",
-            _int(32)),
-    Setting("JPEG_QUALITY", "85", "JPEG re-encoding quality (1-95).", _int(1, 95)),
-    Setting("WEBP_QUALITY", "85", "WebP re-encoding quality (1-100).", _int(1, 100)),
+            whole(32)),
+    Setting("JPEG_QUALITY", "85", "JPEG re-encoding quality (1-95).", whole(1, 95)),
+    Setting("WEBP_QUALITY", "85", "WebP re-encoding quality (1-100).", whole(1, 100)),
     Setting("MIN_FREE_BYTES", str(64 * MIB),
             "Free space kept on the volume: below it uploads get 507 and /readyz fails.",
-            _int(0)),
+            whole(0)),
     Setting("AUTH", "none", "Who may upload: `none` (anyone) or `jwt` (a Bearer token).",
-            _choice("none", "jwt")),
+            choice("none", "jwt")),
     Setting("JWT_SECRET", "", "Shared secret for HS256 tokens (with `AUTH=jwt`)."),
     Setting("JWT_PUBLIC_KEY", "", "PEM public key for RS256/ES256 tokens (with `AUTH=jwt`)."),
     Setting("JWT_AUDIENCE", "", "Required `aud` claim, when set."),
     Setting("JWT_ISSUER", "", "Required `iss` claim, when set."),
-    Setting("JWT_LEEWAY", "30", "Clock skew allowed on `exp`/`nbf`, in seconds.", _int(0, 600)),
+    Setting("JWT_LEEWAY", "30", "Clock skew allowed on `exp`/`nbf`, in seconds.", whole(0, 600)),
     Setting("PROXY_COUNT", "1",
-            "Proxies in front of the app that set X-Forwarded-For (Traefik: 1).", _int(0, 5)),
+            "Proxies in front of the app that set X-Forwarded-For (Traefik: 1).", whole(0, 5)),
     Setting("BIND", "127.0.0.1:8000", "gunicorn listen address."),
-    Setting("WORKERS", "2", "gunicorn worker processes.", _int(1, 64)),
-    Setting("THREADS", "4", "Threads per gunicorn worker (gthread).", _int(1, 64)),
+    Setting("WORKERS", "2", "gunicorn worker processes.", whole(1, 64)),
+    Setting("THREADS", "4", "Threads per gunicorn worker (gthread).", whole(1, 64)),
     Setting("TIMEOUT", "30", "Seconds a request may take before its worker is recycled.",
-            _int(1, 3600)),
+            whole(1, 3600)),
     Setting("GRACEFUL_TIMEOUT", "20", "Seconds workers get to finish on shutdown.",
-            _int(1, 3600)),
+            whole(1, 3600)),
     Setting("MAX_REQUESTS", "2000", "Requests before a worker is replaced (with jitter); 0 off.",
-            _int(0)),
-    Setting("LOG_LEVEL", "info", "Log level.", _choice("debug", "info", "warning", "error")),
+            whole(0)),
+    Setting("LOG_LEVEL", "info", "Log level.", choice("debug", "info", "warning", "error")),
     Setting("APP_URL", "http://127.0.0.1:8000",
-            "Where Traefik finds the app (compose: `http://app:8000`).", _base_url, where="edge"),
+            "Where Traefik finds the app (compose: `http://app:8000`).", base_url, where="edge"),
     Setting("STATIC_URL", "http://127.0.0.1:8081",
-            "Where Traefik finds nginx (compose: `http://static:8080`).", _base_url, where="edge"),
+            "Where Traefik finds nginx (compose: `http://static:8080`).", base_url, where="edge"),
     Setting("PORT", "8080", "Port of the edge (Traefik) on loopback for `make run`.",
-            _int(1, 65535), where="edge"),
+            whole(1, 65535), where="edge"),
     Setting("RATE_LIMIT", "30", "Uploads per minute per client IP at the edge; 0 turns it off.",
-            _int(0), where="edge"),
+            whole(0), where="edge"),
     Setting("RATE_BURST", "10", "Uploads a client IP may make at once before the rate applies.",
-            _int(1), where="edge"),
+            whole(1), where="edge"),
     Setting("MAX_CONCURRENT", "8",
             "Uploads a client IP may have in progress at the edge at once (bodies still "
             "arriving included); more get 429. Bounds what one IP holds in the edge's memory.",
-            _int(1, 1000), where="edge"),
+            whole(1, 1000), where="edge"),
     Setting("READ_TIMEOUT", "300",
             "Seconds a client has to send a whole request, body included (300: a 5 MiB photo "
             "at 18 KB/s); slower gets 408. At most 360 (the edge's write timeout is 420 s).",
-            _int(2, 360), where="edge"),
+            whole(2, 360), where="edge"),
     Setting("TRUSTED_PROXIES", "",
             "Comma-separated addresses/CIDRs of the load balancers in front of Traefik: only "
             "their X-Forwarded-For names the client (rate-limit IP). Empty: the TCP peer.",
-            _networks, where="edge"),
+            networks, where="edge"),
     Setting("TRUSTED_HOPS", "0",
             "With `TRUSTED_PROXIES`: the client is this many places from the right of "
             "X-Forwarded-For (0 or 1: the peer the load balancer saw).",
-            _int(0, 5), where="edge"),
+            whole(0, 5), where="edge"),
     Setting("HTTPS", "false", "The edge speaks TLS with a Let's Encrypt certificate (compose).",
-            _bool, where="edge"),
+            boolean, where="edge"),
     Setting("DOMAIN", "", "Host name of the certificate (with `HTTPS=true`).", where="edge"),
     Setting("ACME_EMAIL", "", "Let's Encrypt account e-mail (with `HTTPS=true`).", where="edge"),
     Setting("CORS_ORIGINS", "",
             "Comma-separated origins allowed to upload from a browser (answered at the edge).",
-            _origins, where="edge"),
+            origins, where="edge"),
     Setting("LISTEN", "80", "Host port Traefik publishes (443 with `HTTPS=true`).",
-            _int(1, 65535), where="compose"),
+            whole(1, 65535), where="compose"),
     Setting("ACME_CA_SERVER", "https://acme-v02.api.letsencrypt.org/directory",
             "ACME directory for the certificate (Let's Encrypt's staging one for trials).",
-            _base_url, where="compose"),
+            base_url, where="compose"),
     Setting("APP_IMAGE", "uploads-app:latest", "Tag of the app image compose builds and runs.",
             where="compose"),
     Setting("VOLUME", "",
             "Name of an existing volume to adopt (empty: `uploads_data`, made by compose).",
             where="compose"),
     Setting("VOLUME_EXTERNAL", "false",
-            "`true` when `VOLUME` names a volume compose must not create.", _bool,
+            "`true` when `VOLUME` names a volume compose must not create.", boolean,
             where="compose"),
     Setting("ENGINE_STATE", "/run/uploads-engine",
             "Where `docker/engine.sh` keeps the pid and log of the engine it starts.",
@@ -298,24 +238,13 @@ def _cross_checks(config: dict) -> list[str]:
     if config["HTTPS"] and not (config["DOMAIN"] and config["ACME_EMAIL"]):
         problems.append("UPLOADS_HTTPS=true needs UPLOADS_DOMAIN and UPLOADS_ACME_EMAIL "
                         "(without them Traefik serves its own default certificate)")
-    if config["JWT_PUBLIC_KEY"] and not _is_public_key(config["JWT_PUBLIC_KEY"]):
+    if config["JWT_PUBLIC_KEY"] and not is_public_key(config["JWT_PUBLIC_KEY"]):
         problems.append("UPLOADS_JWT_PUBLIC_KEY is not a PEM RSA or EC public key")
     if config["JWT_SECRET"] and len(config["JWT_SECRET"]) < 32:
         problems.append("UPLOADS_JWT_SECRET must be at least 32 characters")
     if config["TRUSTED_HOPS"] and not config["TRUSTED_PROXIES"]:
         problems.append("UPLOADS_TRUSTED_HOPS needs UPLOADS_TRUSTED_PROXIES, whose header it reads")
     return problems
-
-
-def _is_public_key(pem: str) -> bool:
-    from cryptography.hazmat.primitives.asymmetric import ec, rsa
-    from cryptography.hazmat.primitives.serialization import load_pem_public_key
-
-    try:
-        key = load_pem_public_key(pem.encode())
-    except (ValueError, TypeError):
-        return False
-    return isinstance(key, rsa.RSAPublicKey | ec.EllipticCurvePublicKey)
 
 
 def markdown_table() -> str:
