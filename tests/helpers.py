@@ -47,3 +47,13 @@ def assert_json_error(answer, expected: int, code: str) -> dict:
     assert "no-store" in lowered.get("cache-control", ""), lowered
     assert "immutable" not in lowered.get("cache-control", ""), lowered
     return parsed
+
+
+def cli_runner(app):
+    """Run `flask <args>` in process against `app`; returns click's result."""
+    runner = app.test_cli_runner()
+
+    def run(*args, input=None):
+        return runner.invoke(args=[str(a) for a in args], input=input, catch_exceptions=False)
+
+    return run

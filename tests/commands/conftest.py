@@ -8,6 +8,7 @@ import stat
 import pytest
 
 from devstack.images import make_image
+from helpers import cli_runner
 from uploads import create_app
 
 JPEG_KEY = "i/p/2025/10/avatar_1760877849690_827t7v.jpg"
@@ -67,12 +68,7 @@ def tree(app, root, images):
 @pytest.fixture
 def cli(app):
     """Run `flask <args>` in process; returns click's result (stdout and stderr apart)."""
-    runner = app.test_cli_runner()
-
-    def run(*args, input=None):
-        return runner.invoke(args=[str(a) for a in args], input=input, catch_exceptions=False)
-
-    return run
+    return cli_runner(app)
 
 
 @pytest.fixture

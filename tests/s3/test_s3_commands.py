@@ -8,6 +8,7 @@ import time
 import pytest
 
 from devstack.images import make_image
+from helpers import cli_runner
 from uploads import create_app
 from uploads.storage.local import LocalStorage
 
@@ -17,18 +18,9 @@ KEYS = ["i/p/2025/10/avatar_1760877849690_827t7v.jpg",
 FORMATS = {"jpg": "JPEG", "png": "PNG", "webp": "WEBP"}
 
 
-def runner_for(app):
-    runner = app.test_cli_runner()
-
-    def run(*args, input=None):
-        return runner.invoke(args=[str(a) for a in args], input=input, catch_exceptions=False)
-
-    return run
-
-
 @pytest.fixture
 def s3cli(s3_settings):
-    return runner_for(create_app({**s3_settings, "MIN_FREE_BYTES": 0}, serving=False))
+    return cli_runner(create_app({**s3_settings, "MIN_FREE_BYTES": 0}, serving=False))
 
 
 @pytest.fixture
@@ -87,7 +79,7 @@ def test_verify_du_and_gc_on_the_bucket(s3cli, s3store, volume):
 
 
 def test_a_backup_of_either_backend_restores_into_the_other(s3cli, s3store, volume, tmp_path):
-    local_cli = runner_for(create_app({"ROOT": volume.root, "ALLOW_EPHEMERAL": True,
+    local_cli = cli_runner(create_app({"ROOT": volume.root, "ALLOW_EPHEMERAL": True,
                                        "MIN_FREE_BYTES": 0}, serving=False))
     archive = tmp_path / "volume.tar"
     assert local_cli("backup", "-o", archive).exit_code == 0
@@ -99,7 +91,7 @@ def test_a_backup_of_either_backend_restores_into_the_other(s3cli, s3store, volu
     again = tmp_path / "bucket.tar"
     assert s3cli("backup", "-o", again).exit_code == 0
     fresh = tmp_path / "fresh"
-    fresh_cli = runner_for(create_app({"ROOT": str(fresh), "ALLOW_EPHEMERAL": True,
+    fresh_cli = cli_runner(create_app({"ROOT": str(fresh), "ALLOW_EPHEMERAL": True,
                                        "MIN_FREE_BYTES": 0}, serving=False))
     result = fresh_cli("restore", "-i", again)
     assert result.exit_code == 0, result.output
@@ -113,7 +105,7 @@ def test_smoke_through_the_s3_stack(stack_s3):
                          if k.startswith("UPLOADS_S3_")}, "STORAGE": "s3",
                       "MIN_FREE_BYTES": 0}, serving=False)
     started = time.monotonic()
-    result = runner_for(app)("smoke", stack_s3.url)
+    result = cli_runner(app)("smoke", stack_s3.url)
     assert result.exit_code == 0, result.output
     assert time.monotonic() - started < 60
 
@@ -122,7 +114,7 @@ def test_an_unwritable_bucket_stops_a_writing_command_in_one_line(weed, s3store,
     app = create_app({"STORAGE": "s3", "S3_BUCKET": weed.bucket, "S3_ENDPOINT": weed.endpoint,
                       "S3_REGION": "us-east-1", "S3_ACCESS_KEY_ID": weed.access_key,
                       "S3_SECRET_ACCESS_KEY": "wrong", "MIN_FREE_BYTES": 0}, serving=False)
-    result = runner_for(app)("migrate", "--from", volume.root)
+    result = cli_runner(app)("migrate", "--from", volume.root)
     assert result.exit_code == 1
     assert "credentials are refused" in result.output
     assert s3store.stat(KEYS[0]) is None
