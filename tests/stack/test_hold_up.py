@@ -222,13 +222,7 @@ def image_url(image_stack):
     ({"If-Match": '"not-this-one"'}, None, 412, "precondition_failed"),
     ({}, b"x" * 5000, 413, "request_too_large"),
 ], ids=["416", "412", "get-with-body"])
-def test_image_errors_are_json_and_never_cached(request, image_url, headers, data, status,
-                                               code):
-    if data and request.node.callspec.params.get("image_stack") == "s3":
-        request.applymarker(pytest.mark.xfail(strict=False, reason=(
-            "known S3-mode gap: a 412/416 answered on a cache miss makes nginx close Traefik's "
-            "pooled connection (`stalled cache updating`); Traefik retries a GET without a body "
-            "on a fresh one, but a GET with a body then gets Traefik's plain 502, not the 413")))
+def test_image_errors_are_json_and_never_cached(image_url, headers, data, status, code):
     answer = requests.get(image_url, headers=headers, data=data, timeout=10)
     assert_json_error(answer, status, code)
 

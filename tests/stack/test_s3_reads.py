@@ -53,6 +53,24 @@ def test_while_the_store_is_down_cached_images_load_and_others_get_a_json_502(s3
     assert b"<?xml" not in answer.content
 
 
+@pytest.mark.parametrize("condition, status, code", [
+    ({"If-Match": '"not-this-one"'}, 412, "precondition_failed"),
+    ({"If-Unmodified-Since": "Mon, 01 Jan 2001 00:00:00 GMT"}, 412, "precondition_failed"),
+    ({"Range": "bytes=999999-"}, 416, "range_not_satisfiable"),
+], ids=["if-match", "if-unmodified-since", "range"])
+def test_a_refused_condition_on_an_uncached_object_leaves_the_next_request_whole(
+        s3_stack, condition, status, code):
+    """nginx makes these answers while the object is still arriving from the store and then
+    closes the connection: the edge must have been told (Connection: close), or its next request
+    on that connection fails, and one with a body cannot be retried (a plain 502)."""
+    for _ in range(3):
+        url = upload(s3_stack.url).json()["data"]["url"]  # never fetched: not in the cache
+        assert_json_error(requests.get(url, headers=condition, timeout=10), status, code)
+        assert_json_error(requests.get(url, data=b"x" * 5000, timeout=10), 413,
+                          "request_too_large")
+        assert served(url) == 200
+
+
 def test_nothing_of_the_store_reaches_a_client(s3_stack):
     data = upload(s3_stack.url).json()["data"]
     secrets = [s3_stack.config["S3_ACCESS_KEY_ID"].encode(),
