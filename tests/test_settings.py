@@ -146,3 +146,28 @@ def test_s3_settings_that_stop_the_start_up(env, needle):
     with pytest.raises(ConfigError) as refused:
         settings.load(env)
     assert needle in refused.value.detail
+
+
+def test_a_redirect_to_https_needs_https():
+    with pytest.raises(ConfigError, match="UPLOADS_REDIRECT_LISTEN redirects to HTTPS"):
+        settings.load({"UPLOADS_REDIRECT_LISTEN": "80"})
+    https = {"UPLOADS_HTTPS": "true", "UPLOADS_DOMAIN": "example.com",
+             "UPLOADS_ACME_EMAIL": "ops@example.com"}
+    assert settings.load({**https, "UPLOADS_REDIRECT_LISTEN": "80"})["REDIRECT_LISTEN"] == "80"
+
+
+@pytest.mark.parametrize("value, ok", [("0", True), ("31536000", True), ("63072000", True),
+                                       ("63072001", False), ("-1", False), ("1y", False)])
+def test_hsts_seconds_is_checked_at_start(value, ok):
+    if ok:
+        assert settings.load({"UPLOADS_HSTS_SECONDS": value})["HSTS_SECONDS"] == int(value)
+    else:
+        with pytest.raises(ConfigError, match="UPLOADS_HSTS_SECONDS"):
+            settings.load({"UPLOADS_HSTS_SECONDS": value})
+
+
+def test_the_volume_settings_default_to_any_store_and_the_fixed_name():
+    config = settings.load({"UPLOADS_VOLUME_ID": "  3f0c6d1e-0000-4000-8000-000000000000\n"})
+    assert config["VOLUME_ID"] == "3f0c6d1e-0000-4000-8000-000000000000"
+    defaults = settings.load({})
+    assert (defaults["VOLUME_ID"], defaults["VOLUME"]) == ("", "uploads_data")

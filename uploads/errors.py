@@ -30,7 +30,6 @@ import logging
 from flask import current_app, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from .logs import field
 from .messages import message
 
 log = logging.getLogger(__name__)
@@ -119,6 +118,10 @@ class Busy(UploadsError):
 class StorageUnavailable(UploadsError):
     status, code = 503, "storage_unavailable"
 
+    def __init__(self, detail: str = "", **params):
+        super().__init__(detail, **params)
+        self.headers["Retry-After"] = "5"  # a store back from a restart answers within seconds
+
 
 class StorageFull(UploadsError):
     status, code = 507, "storage_full"
@@ -135,14 +138,21 @@ def error_body(code: str, text: str) -> dict:
     return {"success": False, "error": text, "code": code}
 
 
-def respond(error: UploadsError):
+def respond(error: UploadsError, status: int | None = None):
+    """The JSON answer to a refusal, logged with its code and status: every error answer the
+    app gives has its line (the detail may hold client text; the JSON log escapes it)."""
+    status = status or error.status
+    expected = status < 500 or isinstance(error, ClientGone | Busy)
+    log.log(logging.INFO if expected else logging.WARNING, "refused", extra={
+        "code": error.code, "status": status, "detail": error.detail or None,
+        "ip": request.remote_addr})
     config = current_app.config
     language = config["LANGUAGE"]
     params = {"limit": human_bytes(config["MAX_BYTES"], language),
               "free": human_bytes(config["MIN_FREE_BYTES"], language), **error.params}
     text = message(error.code, language, **params)
     response = jsonify(error_body(error.code, text))
-    response.status_code = error.status
+    response.status_code = status
     response.headers.update(error.headers)
     response.headers["Cache-Control"] = "no-store"
     return response
@@ -159,23 +169,15 @@ def human_bytes(size: int, language: str = "en") -> str:
 def register(app):
     @app.errorhandler(UploadsError)
     def handle_uploads_error(error):
-        # Every refusal is logged with its code; the detail may hold client text (escaped by
-        # the log formatter, quoted here).
-        expected = error.status < 500 or isinstance(error, ClientGone | Busy)
-        level = logging.INFO if expected else logging.WARNING
-        log.log(level, "refused code=%s status=%d detail=%s ip=%s", error.code, error.status,
-                field(error.detail), field(request.remote_addr))
         return respond(error)
 
     @app.errorhandler(HTTPException)
     def handle_http_exception(error):
-        ours = _BY_STATUS.get(error.code, UploadsError)()
+        ours = _BY_STATUS.get(error.code, UploadsError)(type(error).__name__)
         if error.code == 405 and error.valid_methods:
             ours.headers["Allow"] = ", ".join(error.valid_methods)
         if ours.status == 500:  # an HTTP status we do not map: keep it, generic message
-            response = respond(ours)
-            response.status_code = error.code or 500
-            return response
+            return respond(ours, error.code or 500)
         return respond(ours)
 
     @app.errorhandler(Exception)

@@ -14,6 +14,8 @@ ALPHABET = string.ascii_lowercase + string.digits
 EXTENSIONS = ("jpg", "png", "webp")
 PUBLIC_TOP = "i"  # the one public top folder: every key, URL path and served file is under it
 NAME_RE = re.compile(r"avatar_(\d{13})_([a-z0-9]{6})\.(jpg|png|webp)")
+# nginx/images-s3.conf's pattern for names it passes to the store: the same set.
+S3_SERVABLE = re.compile(r"[A-Za-z0-9_./-]+")
 PATH_RE = re.compile(re.escape(PUBLIC_TOP) + r"/p/(\d{4})/(0[1-9]|1[0-2])/" + NAME_RE.pattern)
 
 
@@ -39,6 +41,24 @@ def is_public_key(key: str) -> bool:
     parts = key.split("/")
     return (len(parts) > 1 and parts[0] == PUBLIC_TOP
             and not any(p in ("", ".", "..") or "\0" in p for p in parts))
+
+
+def unservable(key: str, s3: bool = False) -> str | None:
+    """Why nginx's `/i/` location would not serve a key, or None: no part may start with a
+    dot, only lower-case .jpg/.png/.webp names have a location (and a Content-Type), and in S3
+    mode only names of letters, digits and `_ . / -` are passed to the store (so no encoded or
+    decoded oddity, a space, `+`, `%`, an accent, reaches its parser)."""
+    if any(part.startswith(".") for part in key.split("/")):
+        return "the static server does not serve hidden (dot) names"
+    ext = key.rpartition(".")[2]
+    if ext.lower() in EXTENSIONS and ext not in EXTENSIONS:
+        return f"the static server serves only lower-case .{ext.lower()} names"
+    if ext not in EXTENSIONS:
+        return "the static server serves only .jpg, .png and .webp names"
+    if s3 and not S3_SERVABLE.fullmatch(key):
+        return ("in S3 mode the static server serves only names made of letters, digits and "
+                "_ . / - (the app's own names always are)")
+    return None
 
 
 def url_path(key: str) -> str:

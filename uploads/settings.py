@@ -13,12 +13,12 @@ import difflib
 from dataclasses import dataclass
 from typing import Any
 
+from .coherence import cross_checks, secret_files
 from .values import (
     base_url,
     boolean,
     choice,
     endpoint,
-    is_public_key,
     networks,
     origins,
     text,
@@ -73,6 +73,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("ALLOW_EPHEMERAL", "false",
             "Start even when the root is not a mount point of its own (development, tests).",
             boolean),
+    Setting("VOLUME_ID", "",
+            "The id the store must carry (written into it at its first start, logged at each "
+            "start, in /readyz): the app refuses another store, or one without an id, even "
+            "empty. Empty: any store, and one without an id gets one.", text),
     Setting("LANGUAGE", "fr", "Language of error messages: `fr` or `en`.", choice("fr", "en")),
     Setting("MAX_BYTES", str(5 * MIB), "Largest accepted file, in bytes (5 MiB).", whole(1)),
     Setting("MAX_PIXELS", "25000000",
@@ -127,6 +131,10 @@ SETTINGS: tuple[Setting, ...] = (
             "Where Traefik finds nginx (compose: `http://static:8080`).", base_url, where="edge"),
     Setting("PORT", "8080", "Port of the edge (Traefik) on loopback for `make run`.",
             whole(1, 65535), where="edge"),
+    Setting("METRICS_PORT", "8083",
+            "Port of the edge's Prometheus metrics (`/metrics`), an entry point of its own: on "
+            "loopback for `make run`; in compose reachable inside its network only "
+            "(`traefik:<port>/metrics`), not published.", whole(1, 65535), where="edge"),
     Setting("RATE_LIMIT", "30", "Uploads per minute per client IP at the edge; 0 turns it off.",
             whole(0), where="edge"),
     Setting("RATE_BURST", "10", "Uploads a client IP may make at once before the rate applies.",
@@ -151,19 +159,25 @@ SETTINGS: tuple[Setting, ...] = (
             boolean, where="edge"),
     Setting("DOMAIN", "", "Host name of the certificate (with `HTTPS=true`).", where="edge"),
     Setting("ACME_EMAIL", "", "Let's Encrypt account e-mail (with `HTTPS=true`).", where="edge"),
+    Setting("HSTS_SECONDS", "31536000",
+            "With `HTTPS=true`: max-age of the Strict-Transport-Security header the edge adds "
+            "to every HTTPS answer (a year); 0: none.", whole(0, 63072000), where="edge"),
     Setting("CORS_ORIGINS", "",
             "Comma-separated origins allowed to upload from a browser (answered at the edge).",
             origins, where="edge"),
     Setting("LISTEN", "80", "Host port Traefik publishes (443 with `HTTPS=true`).",
             whole(1, 65535), where="compose"),
+    Setting("REDIRECT_LISTEN", "",
+            "With `HTTPS=true`: host port (or address:port) whose plain HTTP requests Traefik "
+            "redirects to HTTPS on 443 (usually 80); empty: none.", where="compose"),
     Setting("ACME_CA_SERVER", "https://acme-v02.api.letsencrypt.org/directory",
             "ACME directory for the certificate (Let's Encrypt's staging one for trials).",
             base_url, where="compose"),
     Setting("APP_IMAGE", "uploads-app:latest", "Tag of the app image compose builds and runs.",
             where="compose"),
-    Setting("VOLUME", "",
-            "Name of an existing volume to adopt (empty: `uploads_data`, made by compose).",
-            where="compose"),
+    Setting("VOLUME", "uploads_data",
+            "Name of the volume holding the files, whatever the compose project is called "
+            "(another to adopt an existing one).", where="compose"),
     Setting("VOLUME_EXTERNAL", "false",
             "`true` when `VOLUME` names a volume compose must not create.", boolean,
             where="compose"),
@@ -190,7 +204,7 @@ def load(environ, overrides: dict | None = None) -> dict:
         except ValueError as exc:
             problems.append(f"{PREFIX}{setting.name}={raw!r}: {exc}")
     if not problems:
-        problems = _secret_files(config) + _cross_checks(config)
+        problems = secret_files(config) + cross_checks(config)
     if problems:
         raise ConfigError("invalid configuration: " + "; ".join(problems))  # one line
     return config
@@ -204,46 +218,6 @@ def unknown(environ) -> list[str]:
         close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
         hint = f"; did you mean {close[0]}?" if close else " (README, Configuration)"
         problems.append(f"{name} is not a setting{hint}")
-    return problems
-
-
-def _secret_files(config: dict) -> list[str]:
-    """`X_FILE` settings: X is read from that file (a Docker or Kubernetes secret mount)."""
-    problems = []
-    for name in ("S3_ACCESS_KEY_ID", "S3_SECRET_ACCESS_KEY"):
-        path = config[name + "_FILE"]
-        if not path:
-            continue
-        if config[name]:
-            problems.append(f"set {PREFIX}{name} or {PREFIX}{name}_FILE, not both")
-            continue
-        try:
-            with open(path, encoding="utf-8") as f:
-                config[name] = f.read().strip()
-        except OSError as exc:
-            problems.append(f"{PREFIX}{name}_FILE={path!r}: {exc.strerror or exc}")
-    return problems
-
-
-def _cross_checks(config: dict) -> list[str]:
-    problems = []
-    if config["STORAGE"] == "s3" and not config["S3_BUCKET"]:
-        problems.append("UPLOADS_STORAGE=s3 needs UPLOADS_S3_BUCKET")
-    if bool(config["S3_ACCESS_KEY_ID"]) != bool(config["S3_SECRET_ACCESS_KEY"]):
-        problems.append("UPLOADS_S3_ACCESS_KEY_ID and UPLOADS_S3_SECRET_ACCESS_KEY go together")
-    if config["AUTH"] == "jwt" and not (config["JWT_SECRET"] or config["JWT_PUBLIC_KEY"]):
-        problems.append("UPLOADS_AUTH=jwt needs UPLOADS_JWT_SECRET or UPLOADS_JWT_PUBLIC_KEY")
-    if config["JWT_SECRET"] and config["JWT_PUBLIC_KEY"]:
-        problems.append("set UPLOADS_JWT_SECRET or UPLOADS_JWT_PUBLIC_KEY, not both")
-    if config["HTTPS"] and not (config["DOMAIN"] and config["ACME_EMAIL"]):
-        problems.append("UPLOADS_HTTPS=true needs UPLOADS_DOMAIN and UPLOADS_ACME_EMAIL "
-                        "(without them Traefik serves its own default certificate)")
-    if config["JWT_PUBLIC_KEY"] and not is_public_key(config["JWT_PUBLIC_KEY"]):
-        problems.append("UPLOADS_JWT_PUBLIC_KEY is not a PEM RSA or EC public key")
-    if config["JWT_SECRET"] and len(config["JWT_SECRET"]) < 32:
-        problems.append("UPLOADS_JWT_SECRET must be at least 32 characters")
-    if config["TRUSTED_HOPS"] and not config["TRUSTED_PROXIES"]:
-        problems.append("UPLOADS_TRUSTED_HOPS needs UPLOADS_TRUSTED_PROXIES, whose header it reads")
     return problems
 
 

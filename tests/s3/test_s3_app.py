@@ -1,9 +1,14 @@
 """The app on a bucket: an upload lands as an object under its URL path, /readyz has no free
 space to compare, and a store it cannot write stops the start-up in one line."""
 
+import os
+import signal
+import time
+
 import pytest
 
 from devstack.images import make_image
+from helpers import assert_json_error
 from uploads import create_app
 from uploads.settings import ConfigError
 
@@ -43,3 +48,22 @@ def upload_to():
         return client.post("/api/upload/avatar", data=body, content_type=mimetype)
 
     return post
+
+
+def test_a_hung_store_gets_the_client_a_json_503_before_the_edge_gives_up(weed, s3app, s3store,
+                                                                         upload_to):
+    """The store stops answering (SIGSTOP): two attempts of 3 s + 10 s, then the app's own 503
+    with Retry-After, well inside the edge's 60 s wait for an answer (after which the edge
+    would answer for it while the upload went on)."""
+    os.kill(weed.proc.pid, signal.SIGSTOP)
+    try:
+        started = time.monotonic()
+        answer = upload_to(s3app.test_client(), make_image("JPEG", size=(40, 30)))
+        took = time.monotonic() - started
+    finally:
+        os.kill(weed.proc.pid, signal.SIGCONT)
+    assert_json_error(answer, 503, "storage_unavailable")
+    assert answer.headers["Retry-After"] == "5"
+    assert took < 35, took
+    again = upload_to(s3app.test_client(), make_image("JPEG", size=(40, 30)))
+    assert again.status_code == 201, again.json

@@ -155,3 +155,38 @@ def test_writers_in_separate_processes_never_replace_each_other(weed, s3store):
         for key, index in batch[:5]:
             assert s3store.read(key) == f"{index}".encode()
     assert len(list(s3store.walk())) == 201
+
+
+def lose_the_first_answer(store):
+    """The first attempt of each PUT reaches the store, but boto is made to send it again, as
+    it does when the answer was lost (a timeout on a slow store)."""
+    def retry_once(attempts, **_):
+        return 0 if attempts == 1 else None  # seconds to wait before the retry
+
+    store.client.meta.events.register("needs-retry.s3.PutObject", retry_once)
+
+
+def test_a_put_whose_first_attempt_landed_is_ours_after_the_retry(s3store):
+    """A 412 on the retry is our own first attempt: no second name drawn, no orphan left."""
+    lose_the_first_answer(s3store)
+    assert s3store.put_new("jpg", b"the upload", "image/jpeg") is not None
+    assert [s3store.read(e.key) for e in s3store.walk()] == [b"the upload"]
+
+
+def test_a_retried_put_never_claims_another_writers_object(s3store):
+    assert s3store.put(KEY, b"someone else's", "image/jpeg")
+    lose_the_first_answer(s3store)
+    assert s3store.put(KEY, b"ours", "image/jpeg") is False
+    assert s3store.read(KEY) == b"someone else's"
+
+
+def test_a_failing_store_says_when_to_retry():
+    error = StorageUnavailable("down")
+    assert error.status == 503 and error.headers["Retry-After"] == "5"
+
+
+@pytest.mark.parametrize("name", ["my photo.jpg", "a+b.jpg", "café.jpg", "x~1.jpg", "A@2x.png",
+                                  "avatar(1).webp", "name,with,commas.jpg", "50%.jpg"])
+def test_names_nginx_would_not_pass_to_the_store_are_unservable(s3store, name):
+    assert "letters, digits" in s3store.unservable(f"i/p/2025/10/{name}")
+    assert s3store.unservable("i/p/2025/10/Legacy-Name_2.v1.jpg") is None

@@ -13,6 +13,7 @@ from PIL import Image
 from devstack.client import BOUNDARY
 from devstack.images import PNG_SIGNATURE, png_chunk
 from uploads.naming import PATH_RE
+from uploads.storage import ID_NAME
 
 FORMATS = {"image/jpeg": "JPEG", "image/png": "PNG", "image/webp": "WEBP"}
 EXTENSIONS = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp"}
@@ -47,7 +48,9 @@ def post_image(url: str, data: bytes, filename="avatar.jpg", field="avatar",
 
 def files_under(folder) -> list[Path]:
     folder = Path(folder)
-    return sorted(p for p in folder.rglob("*") if not p.is_dir()) if folder.exists() else []
+    if not folder.exists():
+        return []
+    return sorted(p for p in folder.rglob("*") if not p.is_dir() and p.name != ID_NAME)
 
 
 def assert_stored(root, data: dict) -> Path:

@@ -13,6 +13,10 @@ nginx needs, links and special files; an object store: nothing, or e.g. objects 
 Content-Type), `unservable` says why the public server would refuse a key (nginx hides dot
 names), `leftovers` names what crashed writers left (temp files; incomplete multipart
 uploads). Commands treat these as data and never look behind them.
+
+Beside the public tree each store keeps one small text of its own, its id (`read_id`,
+`write_id`, written never-replacing like `put`; identity.py says why), outside `i/` so that no
+command walks it and the public server never serves it.
 """
 
 import contextlib
@@ -27,6 +31,8 @@ from ..errors import StorageUnavailable
 
 MAX_NAME_TRIES = 8
 FILE_MODE = 0o644  # what an object looks like on a backend without modes: readable by all
+ID_NAME = ".uploads-volume-id"  # the store's id: a file at the root, an object at the top
+ID_MAX = 200  # bytes of it read: an id is 36
 
 
 @dataclass(frozen=True)
@@ -99,6 +105,19 @@ class Storage(ABC):
             if self.put(key, data, content_type):
                 return key
         raise StorageUnavailable(f"no free name after {MAX_NAME_TRIES} tries")
+
+    # -- the store's identity -------------------------------------------------------------
+    def where(self) -> str:
+        """The store in words, for a start-up line."""
+        return type(self).__name__
+
+    @abstractmethod
+    def read_id(self) -> str | None:
+        """The id written into the store (ID_NAME, outside `i/`), None when it has none."""
+
+    @abstractmethod
+    def write_id(self, volume_id: str) -> bool:
+        """Write the id unless one is there already (then False): it is never replaced."""
 
     # -- the backend's health ------------------------------------------------------------
     @abstractmethod

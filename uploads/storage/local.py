@@ -17,14 +17,13 @@ import time
 from .. import naming
 from ..errors import StorageFull, StorageUnavailable
 from ..settings import ConfigError
-from . import Entry, Finding, Space, Storage
+from . import ID_MAX, ID_NAME, Entry, Finding, Space, Storage
 from .tree import (
     DIR_MODE,
     FILE_MODE,
     alive,
+    audit,
     fsync_dir,
-    kind_problem,
-    mode_problem,
     scan,
     unlink_quietly,
     writer_pid,
@@ -48,6 +47,9 @@ class LocalStorage(Storage):
         final = self.path_of(key)
         if self.free_bytes() - len(data) < self.min_free:
             raise StorageFull(f"free space below {self.min_free} bytes")
+        return self._write(final, data, replace, mode, mtime)
+
+    def _write(self, final, data, replace=False, mode=None, mtime=None) -> bool:
         place = os.replace if replace else os.link
         tmp_path = None
         try:
@@ -112,6 +114,22 @@ class LocalStorage(Storage):
             raise StorageUnavailable(exc.strerror or str(exc)) from exc
         return True
 
+    # -- the store's identity (identity.py) ----------------------------------------------
+    def where(self):
+        return f"storage root {self.root}"
+
+    def read_id(self):
+        try:
+            with open(os.path.join(self.root, ID_NAME), "rb") as f:
+                return f.read(ID_MAX).decode("utf-8", "replace").strip()
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise StorageUnavailable(f"{ID_NAME}: {exc.strerror or exc}") from exc
+
+    def write_id(self, volume_id):
+        return self._write(os.path.join(self.root, ID_NAME), f"{volume_id}\n".encode())
+
     # -- the backend's health ------------------------------------------------------------
     def space(self):
         try:
@@ -169,34 +187,13 @@ class LocalStorage(Storage):
 
     # -- what only the local volume can judge --------------------------------------------
     def audit(self, prefix=naming.PUBLIC_TOP):
-        """Modes nginx needs (the root and the folders down to `prefix` too), and links or
-        special files, which `walk` skips: nothing in the served tree is read through them."""
-        prefix = self._prefix(prefix)
-        parts = prefix.split("/")
-        for depth in range(len(parts) + 1):
-            key = "/".join(parts[:depth]) or "."
-            with contextlib.suppress(FileNotFoundError):
-                st = os.stat(os.path.join(self.root, *parts[:depth]))
-                if stat.S_ISDIR(st.st_mode) and (found := mode_problem(key, st)):
-                    yield Finding(key, found[1], error=found[0])
-        for rel, _, st in scan(os.path.join(self.root, *parts)):
-            key = f"{prefix}/{rel}"
-            if why := kind_problem(st):
-                yield Finding(key, why, stray=True)
-            elif found := mode_problem(key, st):
-                yield Finding(key, found[1], error=found[0])
+        """Modes nginx needs and links or special files, which `walk` skips (tree.audit)."""
+        for key, why, kind in audit(self.root, self._prefix(prefix)):
+            yield Finding(key, why, stray=True) if kind == "stray" else Finding(key, why,
+                                                                                 error=kind)
 
     def unservable(self, key):
-        """nginx's rules for `/i/`: no part may start with a dot, and only lower-case
-        .jpg/.png/.webp names have a location (and a Content-Type)."""
-        if any(part.startswith(".") for part in key.split("/")):
-            return "the static server does not serve hidden (dot) names"
-        ext = key.rpartition(".")[2]
-        if ext.lower() in naming.EXTENSIONS and ext not in naming.EXTENSIONS:
-            return f"the static server serves only lower-case .{ext.lower()} names"
-        if ext not in naming.EXTENSIONS:
-            return "the static server serves only .jpg, .png and .webp names"
-        return None
+        return naming.unservable(key)
 
     def exposes(self, path):
         return os.path.abspath(path).startswith(os.path.join(self.root, naming.PUBLIC_TOP, ""))

@@ -20,8 +20,7 @@ import uuid
 from .. import naming
 from ..errors import StorageUnavailable
 from ..settings import ConfigError
-from . import Entry, Space, Storage
-from .local import LocalStorage
+from . import ID_MAX, ID_NAME, Entry, Space, Storage
 
 IMMUTABLE = "public, max-age=31536000, immutable"
 PROBE_PREFIX = ".probe/"  # outside i/: never public, never walked
@@ -54,9 +53,13 @@ class S3Storage(Storage):
             import boto3
             from botocore.config import Config
 
+            # At most two attempts of 3 s + 10 s each (plus a backoff under a second): a
+            # store that hangs gets the client a 503 from the app in under 30 s, well before
+            # the edge gives up on the app (60 s) and answers for it while the upload goes on.
             config = Config(
-                region_name=self.region, connect_timeout=3, read_timeout=20,
-                retries={"max_attempts": 3, "mode": "standard"}, max_pool_connections=32,
+                region_name=self.region, connect_timeout=3, read_timeout=10,
+                retries={"total_max_attempts": 2, "mode": "standard"},
+                max_pool_connections=32,
                 s3={"addressing_style": "path" if self.endpoint else "auto"},
                 request_checksum_calculation="when_required",
                 response_checksum_validation="when_required")
@@ -75,10 +78,20 @@ class S3Storage(Storage):
             self._call("put_object", Key=key, Body=data, ContentMD5=md5, CacheControl=IMMUTABLE,
                        ContentType=content_type or "application/octet-stream", **extra)
         except _Refused as exc:
+            if exc.code in TAKEN and exc.retried and self._holds(key, md5):
+                return True  # our first attempt landed; its answer was lost, so boto retried
             if exc.code in TAKEN:
                 return False  # another writer has the key: never replaced
             raise StorageUnavailable(f"{key}: {exc.code} {exc.message}") from exc
         return True
+
+    def _holds(self, key, md5) -> bool:
+        """Whether the key holds exactly these bytes (a single PUT's ETag is its MD5)."""
+        try:
+            etag = self._call("head_object", Key=key)["ETag"].strip('"')
+        except _Refused:
+            return False
+        return etag == base64.b64decode(md5).hex()
 
     def read(self, key):
         self._check(key)
@@ -118,6 +131,26 @@ class S3Storage(Storage):
         self._call("delete_object", Key=key)
         return True
 
+    # -- the store's identity (identity.py): an object beside i/, never public -----------
+    def read_id(self):
+        try:
+            body = self._call("get_object", Key=ID_NAME)["Body"].read(ID_MAX)
+        except _Refused as exc:
+            if exc.code in MISSING:
+                return None
+            raise StorageUnavailable(f"{ID_NAME}: {exc.code} {exc.message}") from exc
+        return body.decode("utf-8", "replace").strip()
+
+    def write_id(self, volume_id):
+        try:  # the same conditional PUT as `put`: of two writers, one id wins
+            self._call("put_object", Key=ID_NAME, Body=f"{volume_id}\n".encode(),
+                       ContentType="text/plain", IfNoneMatch="*")
+        except _Refused as exc:
+            if exc.code in TAKEN:
+                return False
+            raise StorageUnavailable(f"{ID_NAME}: {exc.code} {exc.message}") from exc
+        return True
+
     # -- the backend's health ------------------------------------------------------------
     def space(self):
         return Space(None, None)  # a bucket has no free space to tell
@@ -145,7 +178,8 @@ class S3Storage(Storage):
     def remove_leftovers(self):
         return 0
 
-    unservable = LocalStorage.unservable  # nginx's S3 location has the same rules
+    def unservable(self, key):
+        return naming.unservable(key, s3=True)
 
     # -- helpers ---------------------------------------------------------------------------
     def _check(self, key):
@@ -166,16 +200,18 @@ class S3Storage(Storage):
         except ClientError as exc:
             error = exc.response.get("Error", {})
             status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+            meta = exc.response.get("ResponseMetadata", {})
             raise _Refused(str(error.get("Code") or status), error.get("Message") or "",
-                           status) from exc
+                           status, meta.get("RetryAttempts", 0) > 0) from exc
         except BotoCoreError as exc:
             raise _Refused("unreachable", _one_line(exc), None) from exc
 
 
 class _Refused(Exception):
-    def __init__(self, code: str, message: str, status):
+    def __init__(self, code: str, message: str, status, retried: bool = False):
         super().__init__(code, message)
         self.code, self.message, self.status = code, message, status
+        self.retried = retried  # boto sent the request more than once
 
 
 def _explain(exc: _Refused) -> str:

@@ -69,6 +69,24 @@ def kind_problem(st: os.stat_result) -> str | None:
     return f"{kind} in the served tree"
 
 
+def audit(root: str, prefix: str) -> Iterator[tuple[str, str, bool | str]]:
+    """(key, why, is_error or "stray") for the modes nginx needs (the root and the folders
+    down to `prefix` too) and for links or special files: nothing served is read through them."""
+    parts = prefix.split("/")
+    for depth in range(len(parts) + 1):
+        key = "/".join(parts[:depth]) or "."
+        with contextlib.suppress(FileNotFoundError):
+            st = os.stat(os.path.join(root, *parts[:depth]))
+            if stat.S_ISDIR(st.st_mode) and (found := mode_problem(key, st)):
+                yield key, found[1], found[0]
+    for rel, _, st in scan(os.path.join(root, *parts)):
+        key = f"{prefix}/{rel}"
+        if why := kind_problem(st):
+            yield key, why, "stray"
+        elif found := mode_problem(key, st):
+            yield key, found[1], found[0]
+
+
 def fsync_dir(path: str) -> None:
     fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
     try:
