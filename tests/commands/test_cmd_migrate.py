@@ -1,4 +1,5 @@
-"""`migrate` of old trees: same paths, same bytes, rejects listed, safe to run again."""
+"""`migrate` of old trees: same paths, same bytes, rejects listed, safe to run again (files whose
+name and content disagree: test_cmd_migrate_reencode.py)."""
 
 import json
 import os
@@ -49,7 +50,7 @@ def test_folder_holding_i(app, root, cli, tmp_path, images):
 def test_rejects_are_listed_and_fail_the_run(app, root, cli_json, old_public_i, images):
     bad = {
         "p/2025/10/avatar_1760000000000_trunc0.jpg": images["jpg"][:200],
-        "p/2025/10/avatar_1760000000000_lie000.jpg": images["png"],
+        "p/2025/10/avatar_1760000000000_text00.jpg": b"<?php echo 1; ?>",
         "p/2025/10/notes.txt": b"hello",
         "p/2025/10/.DS_Store": b"\0\0\0\1Bud1",
         "p/2025/10/avatar_1760000000000_upper0.JPG": images["jpg"],  # nginx: 404
@@ -63,6 +64,8 @@ def test_rejects_are_listed_and_fail_the_run(app, root, cli_json, old_public_i, 
     rejected = {r["path"]: r["problem"] for r in doc["rejected"]}
     assert set(rejected) == {"i/" + rel for rel in bad} | {"i/p/2025/10/avatar_link.jpg"}
     assert "cannot decode" in rejected["i/p/2025/10/avatar_1760000000000_trunc0.jpg"]
+    assert rejected["i/p/2025/10/avatar_1760000000000_text00.jpg"] == (
+        "not a JPEG, PNG or WebP file")
     assert "links are not followed" in rejected["i/p/2025/10/avatar_link.jpg"]
     assert "lower-case" in rejected["i/p/2025/10/avatar_1760000000000_upper0.JPG"]
     assert "hidden" in rejected["i/p/2025/10/.avatar_1760000000000_hidden.jpg"]
@@ -97,4 +100,5 @@ def test_json_lists_counts(app, cli_json, old_public_i):
     _, doc = cli_json("migrate", "--from", old_public_i, "--dry-run")
     assert doc["dry_run"] is True
     assert json.dumps(doc["counts"]) == json.dumps(
-        {"imported": 4, "present": 0, "conflicts": 0, "rejected": 0, "legacy": 1})
+        {"imported": 4, "present": 0, "conflicts": 0, "rejected": 0, "reencoded": 0,
+         "legacy": 1})

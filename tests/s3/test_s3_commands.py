@@ -1,15 +1,19 @@
 """The operator commands on a bucket (a real SeaweedFS): migrate a volume into it (same keys,
-checked by SHA-256, resumable), verify, du, gc, backup and restore across the two backends (one
-archive format), and smoke through the S3-mode stack."""
+checked by SHA-256, resumable, a file whose name and content disagree re-encoded), verify, du,
+gc (within its share), backup and restore across the two backends (one archive format), the
+refusal of an empty bucket, and smoke (new and existing files) through the S3-mode stack."""
 
+import io
 import json
 import time
 
 import pytest
+from PIL import Image
 
 from devstack.images import make_image
 from helpers import cli_runner
 from uploads import create_app
+from uploads.images import sniff
 from uploads.storage.local import LocalStorage
 
 KEYS = ["i/p/2025/10/avatar_1760877849690_827t7v.jpg",
@@ -54,6 +58,16 @@ def test_migrate_copies_a_volume_into_the_bucket_and_resumes(s3cli, s3store, vol
     assert result.exit_code == 0 and doc["counts"]["present"] == 4
 
 
+def test_migrate_refuses_names_the_s3_location_would_404(s3cli, s3store, volume):
+    """Served from the volume, `my photo.jpg` would 404 from the bucket: said, not imported."""
+    odd = "i/p/2025/10/my photo.jpg"
+    volume.put(odd, make_image("JPEG", size=(20, 20)), "")
+    result, doc = run_json(s3cli, "migrate", "--from", volume.root)
+    assert result.exit_code == 1, result.output
+    assert s3store.stat(odd) is None and s3store.stat(KEYS[0]) is not None
+    assert "letters, digits" in result.output
+
+
 def test_migrate_never_overwrites_a_differing_object(s3cli, s3store, volume):
     s3store.put(KEYS[1], make_image("PNG", size=(9, 9)), "image/png")
     result, doc = run_json(s3cli, "migrate", "--from", volume.root)
@@ -72,10 +86,14 @@ def test_verify_du_and_gc_on_the_bucket(s3cli, s3store, volume):
     result = s3cli("verify")
     assert result.exit_code == 1 and "avatar_1770000000000_broken.jpg" in result.output
     s3store.delete("i/p/2026/02/avatar_1770000000000_broken.jpg")
-    result, doc = run_json(s3cli, "gc", "--referenced", "-", "--older-than", "0",
-                           "--apply", input=f"/{KEYS[0]}\n")
+    gc = ("gc", "--referenced", "-", "--older-than", "0", "--apply")
+    result, doc = run_json(s3cli, *gc, input=f"/{KEYS[0]}\n")
+    assert result.exit_code == 1 and (doc["files"], len(doc["candidates"])) == (3, 2)
+    assert doc["refused"].startswith("would delete 2 of 3 files (66.6%), over --max-share 50%")
+    assert [e.key for e in s3store.walk()] == KEYS[:3], "nothing deleted"
+    result, doc = run_json(s3cli, *gc, "--force", input=f"/{KEYS[0]}\n")
     assert result.exit_code == 0, result.output
-    assert [e.key for e in s3store.walk()] == [KEYS[0]]
+    assert doc["removed"] == 2 and [e.key for e in s3store.walk()] == [KEYS[0]]
 
 
 def test_a_backup_of_either_backend_restores_into_the_other(s3cli, s3store, volume, tmp_path):
@@ -118,3 +136,86 @@ def test_an_unwritable_bucket_stops_a_writing_command_in_one_line(weed, s3store,
     assert result.exit_code == 1
     assert "credentials are refused" in result.output
     assert s3store.stat(KEYS[0]) is None
+
+
+@pytest.mark.parametrize("args", [("verify",), ("backup", "-o", "ARCHIVE")])
+def test_an_empty_bucket_is_refused_unless_allowed(s3cli, s3store, weed, tmp_path, args):
+    args = [str(tmp_path / "b.tar") if a == "ARCHIVE" else a for a in args]
+    result = s3cli(*args)
+    assert result.exit_code == 1
+    assert result.stdout.splitlines() == [
+        f"REFUSED: bucket {weed.bucket} at {weed.endpoint} holds no object under i/: nothing "
+        f"to {'verify' if args[0] == 'verify' else 'back up'}. A wrong or new volume (or "
+        "bucket) looks like this; if it is meant to be empty, run again with --allow-empty"]
+    assert not (tmp_path / "b.tar").exists()
+    result = s3cli(*args, "--allow-empty")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("ok: 0 files")
+
+
+@pytest.mark.parametrize("content, named", [("PNG", "jpg"), ("JPEG", "webp"),
+                                            ("WEBP", "png")])
+def test_migrate_re_encodes_a_misnamed_file_into_the_bucket(s3cli, s3store, volume, content,
+                                                            named):
+    key = f"i/p/2026/01/avatar_1767225600001_lie000.{named}"
+    source = make_image(content, size=(33, 21))
+    with open(f"{volume.root}/{key}", "xb") as f:  # beside the volume's good files
+        f.write(source)
+    result, doc = run_json(s3cli, "migrate", "--from", volume.root)
+    assert result.exit_code == 0, result.output
+    assert doc["reencoded"] == [{"path": key, "content": content,
+                                 "stored_as": FORMATS[named]}]
+    stored = s3store.read(key)
+    assert sniff(stored[:16]) == FORMATS[named]
+    with Image.open(io.BytesIO(stored)) as im:
+        assert im.size == (33, 21)
+    head = s3store.client.head_object(Bucket=s3store.bucket, Key=key)
+    assert head["ContentType"] == {"jpg": "image/jpeg", "png": "image/png",
+                                   "webp": "image/webp"}[named]
+    result, doc = run_json(s3cli, "migrate", "--from", volume.root)  # a complete migration
+    assert result.exit_code == 0, result.output
+    assert doc["counts"]["present"] == 5 and doc["counts"]["imported"] == 0
+    assert s3store.read(key) == stored, "a rerun writes nothing"
+
+
+def test_migrate_leaves_another_object_at_a_misnamed_key(s3cli, s3store, volume):
+    key = "i/p/2026/01/avatar_1767225600001_lie000.jpg"
+    with open(f"{volume.root}/{key}", "xb") as f:
+        f.write(make_image("PNG"))
+    other = make_image("JPEG", size=(5, 5))
+    s3store.put(key, other, "image/jpeg")
+    result, doc = run_json(s3cli, "migrate", "--from", volume.root)
+    assert result.exit_code == 1 and doc["conflicts"] == [key]
+    assert s3store.read(key) == other
+
+
+@pytest.fixture
+def s3_stack_files(stack_s3):
+    """`put(key, data, type)` into the S3 stack's bucket; the keys are removed afterwards."""
+    store, keys = stack_s3.storage, []
+
+    def put(key, data, content_type):
+        keys.append(key)
+        assert store.put(key, data, content_type)
+        return f"{stack_s3.url}/{key}"
+
+    yield put
+    for key in keys:
+        store.delete(key)
+
+
+def test_smoke_existing_through_the_s3_stack(s3_stack_files, stack_s3):
+    good = s3_stack_files("i/p/2025/10/avatar_1760000000000_exist0.webp",
+                          make_image("WEBP"), "image/webp")
+    wrong = s3_stack_files("i/p/2025/10/avatar_1760000000000_exist1.jpg", make_image("PNG"),
+                           "image/jpeg")
+    gone = f"{stack_s3.url}/i/p/2025/10/avatar_1760000000000_gone00.png"
+    smoke = cli_runner(create_app({"ROOT": "unused", "MIN_FREE_BYTES": 0}, serving=False))
+    result = smoke("smoke", "--existing", good)
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith(f"ok   existing 200 {good}")
+    result = smoke("smoke", "--existing", wrong, "--existing", gone, "--existing", good)
+    assert result.exit_code == 1
+    assert [line.split()[0] for line in result.stdout.splitlines()] == ["FAIL", "FAIL", "ok"]
+    assert "PNG content, expected JPEG for .jpg" in result.stdout
+    assert f"GET {gone} answered 404" in result.stdout

@@ -22,6 +22,7 @@ from flask.cli import with_appcontext
 
 from ..errors import UploadsError
 from .common import human, output_options, progress, storage
+from .guards import allow_empty_option, refuse_empty
 
 MANIFEST = "MANIFEST.json"
 FORMAT = "uploads-backup/1"
@@ -34,15 +35,17 @@ FORMAT = "uploads-backup/1"
 @click.option("--gzip/--no-gzip", "use_gzip", default=None,
               help="Compress with gzip (default: when the name ends in .gz or .tgz). Stored "
                    "images are already compressed, so it gains little.")
+@allow_empty_option
 @output_options
 @with_appcontext
-def backup(output, use_gzip, as_json, show_progress):
+def backup(output, use_gzip, allow_empty, as_json, show_progress):
     """Write one tar archive of every file under i/, with a checksum manifest.
 
     Members are the files' paths relative to the storage root (i/p/YYYY/MM/...), with their
     modes and times; the last member, MANIFEST.json, lists path, size, sha256 and mode of each
-    one. Safe while uploads continue. Read-only on the volume. Exit 0 when the archive is
-    complete, 1 on any failure (a partial archive is removed).
+    one. Safe while uploads continue. Read-only on the volume. A store with no file under i/
+    is refused (exit 1, no archive) unless --allow-empty: a wrong volume looks like that. Exit
+    0 when the archive is complete, 1 on any failure (a partial archive is removed).
     """
     store = storage()
     report = click.echo if output != "-" else lambda text: click.echo(text, err=True)
@@ -54,6 +57,7 @@ def backup(output, use_gzip, as_json, show_progress):
         raise click.BadParameter(f"{output} exists; choose a new name", param_hint="--output")
 
     files = list(store.walk())
+    refuse_empty(len(files), allow_empty, as_json, "back up", err=output == "-")
     skipped = [found.key for found in store.audit() if found.stray]
     manifest, vanished = [], []
     partial = None if output == "-" else f"{output}.partial-{os.getpid()}"

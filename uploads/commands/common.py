@@ -55,13 +55,19 @@ def image_problem(data: bytes, name: str, limits) -> str | None:
     ext = FORMATS[fmt][0]
     if not name.lower().endswith("." + ext):
         return f"{fmt} content but the name does not end in .{ext}"
+    return decode_problem(data, fmt, limits)
+
+
+def decode_problem(data: bytes, fmt: str, limits) -> str | None:
+    """Why these bytes do not decode fully as `fmt` within the upload pixel limits, or None."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(io.BytesIO(data), formats=[fmt]) as im:
                 width, height = im.size
                 if width * height > limits.max_pixels or max(im.size) > limits.max_input_side:
-                    return f"{width}x{height} is over the pixel limits"
+                    return (f"{width}x{height} is over the pixel limits ({limits.max_pixels} "
+                            f"pixels, {limits.max_input_side} a side)")
                 im.load()
     except BOMB_ERRORS as exc:
         return f"decompression bomb: {exc}"

@@ -22,6 +22,7 @@ from .common import (
     read_refs,
     storage,
 )
+from .guards import over_share, percent, share_options, share_text
 
 
 @click.command()
@@ -32,15 +33,18 @@ from .common import (
               help="Grace period: only files older than this (s, m, h, d, w) are candidates.")
 @click.option("--apply", "apply_", is_flag=True,
               help="Really delete the candidates (default: dry run, list only).")
+@share_options
 @output_options
 @with_appcontext
-def gc(referenced, older_than, apply_, as_json, show_progress):
+def gc(referenced, older_than, apply_, max_share, force, as_json, show_progress):
     """List (or with --apply delete) stored files that are not referenced.
 
     A dry run by default: it lists each candidate with its size and the bytes it would free,
     and changes nothing. A list with no usable line is refused (an empty export would
-    otherwise condemn every file). Only regular files under i/ are ever removed. Exit 0 when
-    the run did what was asked, 1 when a deletion failed, 2 on a bad list or duration.
+    otherwise condemn every file), and so is --apply when the candidates are more than
+    --max-share of all stored files (default 50%), unless --force: a truncated export looks
+    like that. Only regular files under i/ are ever removed. Exit 0 when the run did what was
+    asked, 1 when a deletion failed or --apply was refused, 2 on a bad list or duration.
     """
     grace = parse_duration(older_than)
     keys, bad = read_refs(referenced)
@@ -59,8 +63,11 @@ def gc(referenced, older_than, apply_, as_json, show_progress):
                 kept_young += 1
                 continue
             candidates.append((entry.key, entry.size))
+    files = len(seen)
+    over = over_share(len(candidates), files, max_share)
+    refused = apply_ and over and not force
     removed, failed = [], []
-    if apply_:
+    if apply_ and not refused:
         for key, size in candidates:
             try:
                 if store.delete(key):
@@ -69,23 +76,40 @@ def gc(referenced, older_than, apply_, as_json, show_progress):
                 failed.append((key, exc.detail))
     freed = sum(size for _, size in (removed if apply_ else candidates))
     missing = len(keys - seen)
-    ok = not failed
+    ok = not failed and not refused
+    share = share_text(len(candidates), files)
+    beyond = f"{share}, over --max-share {max_share:g}%"
+    refusal = (f"would delete {beyond}; nothing deleted. Check the --referenced list (a "
+               "truncated export?), or pass --force to delete them anyway") if refused else None
     if as_json:
-        print_json({"ok": ok, "applied": apply_, "candidates": [
-            {"path": k, "bytes": s} for k, s in candidates], "bytes": freed,
-            "removed": len(removed), "failed": [{"path": k, "error": e} for k, e in failed],
-            "referenced": len(keys), "referenced_missing": missing, "young_kept": kept_young,
-            "unreadable_lines": bad})
+        print_json({"ok": ok, "applied": apply_ and not refused, "refused": refusal,
+                    "candidates": [{"path": k, "bytes": s} for k, s in candidates],
+                    "bytes": freed, "removed": len(removed),
+                    "failed": [{"path": k, "error": e} for k, e in failed], "files": files,
+                    "share": percent(len(candidates), files), "max_share": max_share,
+                    "over_max_share": over, "referenced": len(keys),
+                    "referenced_missing": missing, "young_kept": kept_young,
+                    "unreadable_lines": bad})
     else:
-        for line in bad:
-            click.echo(f"WARN not a URL or path under /i/: {line}")
-        for key, size in candidates:
-            click.echo(f"{'removed' if apply_ else 'would remove'} {key} {size}")
-        for key, error in failed:
-            click.echo(f"ERROR {key}: {error}")
-        verb = "freed" if apply_ else "would free (dry run; --apply deletes)"
-        click.echo(f"{'ok' if ok else 'FAILED'}: {len(candidates)} unreferenced files older "
-                   f"than {older_than}, {verb} {human(freed)} ({freed} bytes); {kept_young} "
-                   f"newer kept; {missing} referenced files missing")
+        _report(bad, candidates, failed, apply_, refusal)
+        if over and not apply_:
+            click.echo(f"WARN would remove {beyond}: --apply refuses that without --force")
+        if not refused:
+            verb = "freed" if apply_ else "would free (dry run; --apply deletes)"
+            click.echo(f"{'ok' if ok else 'FAILED'}: {share} unreferenced and "
+                       f"older than {older_than}, {verb} {human(freed)} ({freed} bytes); "
+                       f"{kept_young} newer kept; {missing} referenced files missing")
     if not ok:
         raise SystemExit(1)
+
+
+def _report(bad, candidates, failed, apply_, refusal) -> None:
+    for line in bad:
+        click.echo(f"WARN not a URL or path under /i/: {line}")
+    if refusal:
+        click.echo(f"REFUSED: {refusal}")
+        return
+    for key, size in candidates:
+        click.echo(f"{'removed' if apply_ else 'would remove'} {key} {size}")
+    for key, error in failed:
+        click.echo(f"ERROR {key}: {error}")

@@ -1,15 +1,16 @@
 """`smoke`: the post-deployment checklist as one command, through the public URL.
 
 It does what a user's browser does: upload an avatar the way the web client sends it, then
-fetch it where the answer says it is. Only the standard library speaks HTTP here, so the
-command runs inside the app's image, which carries no development dependencies.
+fetch it where the answer says it is; with `--existing`, fetch files that were there before
+(served.py). Only the standard library speaks HTTP here, so the command runs inside the app's
+image, which carries no development dependencies.
 """
 
+import functools
 import io
 import json
 import os
 import secrets
-import urllib.error
 import urllib.request
 from urllib.parse import urlsplit, urlunsplit
 
@@ -17,67 +18,72 @@ import click
 from PIL import Image
 
 from ..images import FORMATS
+from .served import Failed, check_existing, request, resolve
 
 SIDE = 48
 
 
-class Failed(Exception):
-    pass
-
-
 @click.command()
-@click.argument("base_url")
+@click.argument("base_url", required=False)
+@click.option("--existing", multiple=True, metavar="URL",
+              help="Check a file that was there before (repeatable): a full URL, or a path "
+                   "such as /i/p/2025/10/avatar_….jpg under BASE_URL.")
 @click.option("--token", help="Bearer token for the upload, when UPLOADS_AUTH=jwt.")
 @click.option("--timeout", default=10.0, show_default=True, help="Seconds per request.")
 @click.option("--json", "as_json", is_flag=True,
               help="Print one JSON document (the steps and their outcome) instead of lines.")
-def smoke(base_url, token, timeout, as_json):
-    """Upload a generated image through BASE_URL and check that it is served right.
+def smoke(base_url, existing, token, timeout, as_json):
+    """Upload a generated image through BASE_URL and check that it is served right; with
+    --existing, check files that were there before.
 
     \b
-    Steps, one line each, stopping at the first failure:
+    Steps, one line each; the upload steps stop at the first failure, every --existing URL
+    is checked:
       upload   POST BASE_URL/api/upload/avatar (multipart field avatar) -> 201, data.url
       get      GET data.url -> 200, the size and type the app announced, decodes
       headers  Cache-Control immutable, X-Content-Type-Options nosniff, a CSP
       head     HEAD data.url -> 200, same Content-Length, no body
       missing  GET a random name next to it -> 404, not cached as immutable
+      existing GET each --existing URL -> 200, the Content-Type of its extension,
+               Cache-Control immutable, bytes of that format that decode
 
-    Exit 0 when every step passes, 1 on the first failure. The uploaded test image stays on
-    the volume (gc removes it once it is older than the grace period).
+    Without BASE_URL only the --existing URLs are checked, and nothing is uploaded. Exit 0
+    when every step passes, 1 on a failure, 2 with neither BASE_URL nor --existing. The
+    uploaded test image stays on the volume (gc removes it once past the grace period).
     """
+    if not base_url and not existing:
+        raise click.UsageError("give BASE_URL (upload a new file), --existing URL (check a "
+                               "file already there), or both")
+    base = base_url.rstrip("/") if base_url else None
+    urls = [resolve(url, base) for url in existing]
+    if None in urls:
+        raise click.UsageError("an --existing path needs BASE_URL; or give the full URL")
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-    steps = (("upload", _upload), ("get", _get), ("headers", _headers), ("head", _head),
-             ("missing", _missing))
-    state = {"base": base_url.rstrip("/"), "token": token, "open": opener, "timeout": timeout}
-    done, ok = [], True
-    for name, step in steps:
-        try:
-            detail = step(state)
-        except (Failed, OSError, ValueError) as exc:
-            done.append({"step": name, "ok": False, "detail": str(exc)})
-            ok = False
-        else:
-            done.append({"step": name, "ok": True, "detail": detail})
-        if not as_json:
-            click.echo(f"{'ok  ' if ok else 'FAIL'} {name:<8} {done[-1]['detail']}")
-        if not ok:
-            break
+    state = {"base": base, "token": token, "open": opener, "timeout": timeout}
+    chain = ((("upload", _upload), ("get", _get), ("headers", _headers), ("head", _head),
+              ("missing", _missing)) if base else ())
+    checks = [("existing", functools.partial(check_existing, url=url)) for url in urls]
+    done = _run(state, chain, as_json, stop=True) + _run(state, checks, as_json, stop=False)
+    ok = all(step["ok"] for step in done)
     if as_json:
         click.echo(json.dumps({"ok": ok, "base_url": base_url, "steps": done}, indent=2))
     if not ok:
         raise SystemExit(1)
 
 
-def _request(state, method, url, body=None, headers=None):
-    if urlsplit(url).scheme not in ("http", "https"):
-        raise Failed(f"{url}: not an http(s) URL")
-    req = urllib.request.Request(url, data=body, method=method, headers=headers or {})  # noqa: S310
-    try:
-        with state["open"].open(req, timeout=state["timeout"]) as resp:
-            return resp.status, resp.headers, resp.read()
-    except urllib.error.HTTPError as exc:
-        with exc:
-            return exc.code, exc.headers, exc.read()
+def _run(state, steps, as_json: bool, stop: bool) -> list[dict]:
+    """Run the steps, one line each unless --json; `stop` at the first failure."""
+    done = []
+    for name, step in steps:
+        try:
+            done.append({"step": name, "ok": True, "detail": step(state)})
+        except (Failed, OSError, ValueError) as exc:
+            done.append({"step": name, "ok": False, "detail": str(exc)})
+        if not as_json:
+            click.echo(f"{'ok  ' if done[-1]['ok'] else 'FAIL'} {name:<8} {done[-1]['detail']}")
+        if stop and not done[-1]["ok"]:
+            break
+    return done
 
 
 def _upload(state):
@@ -92,7 +98,7 @@ def _upload(state):
     headers = {"Content-Type": f"multipart/form-data; boundary={boundary}"}
     if state["token"]:
         headers["Authorization"] = f"Bearer {state['token']}"
-    status, _, answer = _request(state, "POST", state["base"] + "/api/upload/avatar", body,
+    status, _, answer = request(state, "POST", state["base"] + "/api/upload/avatar", body,
                                  headers)
     if status != 201:
         raise Failed(f"POST /api/upload/avatar answered {status}: {answer[:200]!r}")
@@ -105,7 +111,7 @@ def _upload(state):
 
 def _get(state):
     data = state["data"]
-    status, headers, body = _request(state, "GET", data["url"])
+    status, headers, body = request(state, "GET", data["url"])
     state["headers"] = headers
     if status != 200:
         raise Failed(f"GET {data['url']} answered {status}")
@@ -139,7 +145,7 @@ def _headers(state):
 
 def _head(state):
     data = state["data"]
-    status, headers, body = _request(state, "HEAD", data["url"])
+    status, headers, body = request(state, "HEAD", data["url"])
     if status != 200 or body:
         raise Failed(f"HEAD answered {status} with {len(body)} body bytes")
     length = headers.get("Content-Length")
@@ -153,7 +159,7 @@ def _missing(state):
     folder = parts.path.rsplit("/", 1)[0]
     name = f"avatar_{secrets.randbelow(10**13):013d}_{secrets.token_hex(3)}.png"
     url = urlunsplit(parts._replace(path=f"{folder}/{name}"))
-    status, headers, _ = _request(state, "GET", url)
+    status, headers, _ = request(state, "GET", url)
     if status != 404:
         raise Failed(f"GET {url} answered {status}, expected 404")
     if "immutable" in headers.get("Cache-Control", ""):

@@ -21,6 +21,7 @@ from .common import (
     storage,
     stored_problem,
 )
+from .guards import allow_empty_option, refuse_empty
 
 
 @click.command()
@@ -28,9 +29,10 @@ from .common import (
               help="File of referenced URLs or paths, one a line (e.g. exported from the "
                    "database); every one whose file is missing is an error.")
 @click.option("--strict", is_flag=True, help="Treat warnings as errors (exit 1).")
+@allow_empty_option
 @output_options
 @with_appcontext
-def verify(urls, strict, as_json, show_progress):
+def verify(urls, strict, allow_empty, as_json, show_progress):
     """Check every stored file: it decodes, nginx can read it, no leftovers.
 
     Errors (exit 1): a file under i/ that is not a JPEG, PNG or WebP that decodes fully, or
@@ -43,15 +45,19 @@ def verify(urls, strict, as_json, show_progress):
     i/p/YYYY/MM/avatar_<ms>_<6 chars>.<ext> (legacy files, kept so their URLs work) and modes
     that are readable but not the usual 0644 for files, 0755 for folders.
 
+    A store with no file under i/ (a missing or empty root, an empty bucket prefix) is refused
+    (exit 1) unless --allow-empty: a wrong volume or bucket looks exactly like that.
+
     Modes, links and temp files are the local volume's findings; another backend reports
     its own. Changes nothing on the volume.
     """
     store = storage()
     limits = current_app.extensions["uploads.limits"]
+    entries = list(store.walk())
+    refuse_empty(len(entries), allow_empty, as_json, "verify")
     errors, warnings = [], []
     for found in store.audit():  # what only the backend can judge: modes, links, ...
         (errors if found.error else warnings).append((found.key, found.problem))
-    entries = list(store.walk())
     with progress(entries, show_progress, "verify") as bar:
         for entry in bar:
             if not naming.is_valid_key(entry.key):
