@@ -6,12 +6,25 @@ clients. The app is loaded once in the master (preload) so temp leftovers are cl
 before any worker writes, and Pillow's code is shared between workers.
 """
 
+import atexit
 import contextlib
 import ctypes
 import os
+import shutil
 import sys
+import tempfile
 
-from uploads import settings
+# prometheus_client picks per-process or shared (multiprocess) metrics once, when the app's
+# package below first imports it, so the workers' shared folder is named before that: the one
+# given, else a folder of this run's own in the temp dir (a tmpfs in compose), removed when the
+# master exits. on_starting empties it (uploads/metrics.py).
+if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    _metrics_dir, _master = tempfile.mkdtemp(prefix="uploads-metrics-"), os.getpid()
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = _metrics_dir
+    atexit.register(lambda: os.getpid() == _master and shutil.rmtree(_metrics_dir, True))
+os.makedirs(os.environ["PROMETHEUS_MULTIPROC_DIR"], exist_ok=True)
+
+from uploads import logs, settings  # noqa: E402
 
 try:
     _config = settings.load(os.environ)
@@ -43,10 +56,13 @@ max_requests_jitter = max(1, _config["MAX_REQUESTS"] // 10) if _config["MAX_REQU
 worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
 preload_app = True
 control_socket_disable = True  # no shared socket in $HOME (read-only in the container)
-accesslog = "-"
+# One JSON line a record on stderr, gunicorn's own messages and the app's alike. No access log:
+# the app writes one `request` line per request itself, with its X-Request-Id (uploads/logs.py,
+# uploads/requestid.py); gunicorn's access atoms cannot be written as safe JSON.
+accesslog = None
 errorlog = "-"
 loglevel = _config["LOG_LEVEL"]
-access_log_format = '%(h)s "%(r)s" %(s)s %(B)s %(M)sms "%(a)s"'
+logconfig_dict = logs.dict_config(_config["LOG_LEVEL"])
 forwarded_allow_ips = "127.0.0.1,::1"
 proxy_allow_ips = "127.0.0.1,::1"
 # Traefik bounds request headers (maxHeaderBytes, 64 KiB) and answers beyond it; gunicorn's own
@@ -56,11 +72,24 @@ limit_request_field_size = 64 * 1024 + 1024
 limit_request_fields = 32768
 
 
+def on_starting(server):
+    """Once per master (not again on a reload): a run counts from zero."""
+    from uploads import metrics
+
+    metrics.start_fresh()
+
+
 def child_exit(server, worker):
     """A worker killed mid-write (SIGKILL, the OOM killer, its timeout) leaves its temp file
-    behind: the master removes the leftovers of dead writers at once, not at the next start."""
+    behind: the master removes the leftovers of dead writers at once, not at the next start.
+    Its metrics files are folded into the archive (uploads/metrics.py), whatever its end."""
+    from uploads import metrics
     from uploads.storage import from_config
 
+    try:
+        metrics.worker_gone(worker.pid)
+    except OSError as exc:
+        server.log.warning("metrics of worker %d not archived: %s", worker.pid, exc)
     try:
         removed = from_config(_config).remove_leftovers()
     except OSError as exc:

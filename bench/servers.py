@@ -6,8 +6,8 @@ uploads). The reference is the same Traefik config whose static upstream is guni
 reads the file. Both inherit the benchmark's CPU affinity, set before they start.
 """
 
+import json
 import os
-import re
 import sys
 from pathlib import Path
 
@@ -15,7 +15,6 @@ from devstack import Stack, http_get
 from devstack.client import clean_env
 
 REF_WORKERS, REF_THREADS = "2", "4"  # the product's gunicorn defaults (UPLOADS_WORKERS/THREADS)
-STORED = re.compile(r" in=(\d+) .* ms=([\d.]+) image_ms=([\d.]+)")
 
 
 def bench_env(**settings) -> dict:
@@ -74,7 +73,7 @@ def reset_peak(pid: int) -> None:
 
 
 class LogCursor:
-    """The app's `stored ... ms=... image_ms=...` lines written since the last `take()`."""
+    """The `ms` and `image_ms` of the app's `stored` lines written since the last `take()`."""
 
     def __init__(self, path):
         self.path = path
@@ -84,10 +83,8 @@ class LogCursor:
         with open(self.path, "rb") as log:
             log.seek(self.offset)
             raw = log.read()
+        raw = raw[:raw.rfind(b"\n") + 1]  # whole lines only: the rest is still being written
         self.offset += len(raw)
-        text = raw.decode(errors="replace")
-        out = []
-        for match in STORED.finditer(text):
-            if size is None or int(match.group(1)) == size:
-                out.append((float(match.group(2)), float(match.group(3))))
-        return out
+        records = [json.loads(line) for line in raw.decode(errors="replace").splitlines()
+                   if '"msg": "stored"' in line]
+        return [(r["ms"], r["image_ms"]) for r in records if size is None or r["in"] == size]

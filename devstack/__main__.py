@@ -90,7 +90,8 @@ def main() -> int:
         config = settings.load(with_own_store(os.environ))
         root = REPO / config["ROOT"]  # absolute stays absolute
         stack = Stack(root=root, port=config["PORT"], run_dir=run_dir,
-                      s3_dir=run_dir.parent / "seaweedfs")  # var/seaweedfs
+                      s3_dir=run_dir.parent / "seaweedfs",  # var/seaweedfs
+                      metrics_port=config["METRICS_PORT"])
     except settings.ConfigError as error:
         say(f"uploads: {one_line(error)}", sys.stderr)
         return 2

@@ -6,11 +6,12 @@ them, without Docker and without starting the app.
 - Traefik started on a free loopback port with the local copy of `traefik/traefik.yml` and the
   templated routes in `traefik/dynamic/`, once with the defaults and once with other settings:
   it must answer /ping, route /i/ and /api/upload/ (a 502 from Traefik, since no upstream is
-  running, proves the router exists; an unknown route would be a 404) and log no error;
+  running, proves the router exists; an unknown route would be a 404), serve /metrics on its
+  metrics entry point and log no error;
 - Traefik started with the compose file's own `command:` arguments and environment (as the Go
   compose binary renders them), plain HTTP and HTTPS (ACME pointed at a closed loopback port),
   with only the listen addresses, the dynamic folder and the certificate store swapped: /ping
-  on the health entry point, and the same routes.
+  on the health entry point, the same routes, and /metrics on the metrics entry point.
 """
 
 import json
@@ -53,10 +54,10 @@ def check_nginx(conf: Path, prefix: Path, label: str) -> None:
 
 
 def check_traefik(work: Path, overrides: dict) -> None:
-    port, dead = free_port(), free_port()
+    port, dead, metrics = free_port(), free_port(), free_port()
     static = work / "traefik.yml"
     proxies = settings.load(overrides)["TRUSTED_PROXIES"]
-    static.write_text(configs.traefik_static(port, proxies=proxies))
+    static.write_text(configs.traefik_static(port, proxies=proxies, metrics_port=metrics))
     env = {k: v for k, v in os.environ.items() if not k.startswith(("UPLOADS_", "TRAEFIK_"))}
     env.update(overrides, UPLOADS_APP_URL=f"http://127.0.0.1:{dead}",
                UPLOADS_STATIC_URL=f"http://127.0.0.1:{dead}")
@@ -65,7 +66,8 @@ def check_traefik(work: Path, overrides: dict) -> None:
         proc = subprocess.Popen([venv_tool("traefik"), f"--configFile={static}"], env=env,
                                 stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     try:
-        answers = _wait_for_routes(proc, f"http://127.0.0.1:{port}")
+        answers = _wait_for_routes(proc, f"http://127.0.0.1:{port}",
+                                   f"http://127.0.0.1:{metrics}")
     finally:
         proc.terminate()
         proc.wait(timeout=15)
@@ -77,12 +79,14 @@ def check_traefik(work: Path, overrides: dict) -> None:
     print(f"ok   traefik loads traefik/ ({', '.join(overrides) or 'defaults'}): {answers}")
 
 
-def _wait_for_routes(proc, url: str):
+def _wait_for_routes(proc, url: str, metrics: str):
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline and proc.poll() is None:
         answers = [http_get(url + path)[0] for path in ("/ping", "/i/x.jpg", "/api/upload/avatar")]
-        if answers == [200, 502, 502]:
-            return dict(zip(("/ping", "/i/", "/api/upload/"), answers, strict=True))
+        answers.append(http_get(metrics + "/metrics")[0])
+        if answers == [200, 502, 502, 200]:
+            return dict(zip(("/ping", "/i/", "/api/upload/", "/metrics (metrics)"), answers,
+                            strict=True))
         time.sleep(0.2)
     return None
 
@@ -112,15 +116,16 @@ def _swap_arg(args: list[str], old: str, new: str) -> list[str]:
 
 
 def check_compose_traefik(work: Path, https: dict) -> None:
-    port, health, dead = free_port(), free_port(), free_port()
+    port, health, dead, metrics = free_port(), free_port(), free_port(), free_port()
+    redirect = free_port()
     settings = {"UPLOADS_AUTH": "none", "UPLOADS_PUBLIC_BASE_URL": "http://127.0.0.1", **https}
     if https:
         settings["UPLOADS_ACME_CA_SERVER"] = f"https://127.0.0.1:{dead}/directory"
     args, service_env = compose_traefik(work, settings)
-    for old, new in ((":8080", f"127.0.0.1:{port}"), (":8082", f"127.0.0.1:{health}")):
-        name = "web" if old == ":8080" else "health"
-        args = _swap_arg(args, f"--entryPoints.{name}.address={old}",
-                         f"--entryPoints.{name}.address={new}")
+    for name, old, new in (("web", 8080, port), ("health", 8082, health),
+                           ("metrics", 8083, metrics), ("redirect", 8084, redirect)):
+        args = _swap_arg(args, f"--entryPoints.{name}.address=:{old}",
+                         f"--entryPoints.{name}.address=127.0.0.1:{new}")
     args = _swap_arg(args, "--providers.file.directory=/etc/traefik/dynamic",
                      f"--providers.file.directory={configs.TRAEFIK_DYNAMIC}")
     store = "--certificatesResolvers.letsencrypt.acme.storage="
@@ -136,7 +141,8 @@ def check_compose_traefik(work: Path, https: dict) -> None:
     try:
         scheme = "https" if https else "http"
         answers = _wait_for_compose_routes(proc, f"http://127.0.0.1:{health}",
-                                           f"{scheme}://127.0.0.1:{port}")
+                                           f"{scheme}://127.0.0.1:{port}",
+                                           f"http://127.0.0.1:{metrics}")
     finally:
         proc.terminate()
         proc.wait(timeout=15)
@@ -163,13 +169,14 @@ def _status(url: str) -> int:
         return 0
 
 
-def _wait_for_compose_routes(proc, health: str, url: str):
+def _wait_for_compose_routes(proc, health: str, url: str, metrics: str):
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline and proc.poll() is None:
         answers = [_status(health + "/ping"), _status(url + "/i/x.jpg"),
-                   _status(url + "/api/upload/avatar")]
-        if answers == [200, 502, 502]:
-            return dict(zip(("/ping (health)", "/i/", "/api/upload/"), answers, strict=True))
+                   _status(url + "/api/upload/avatar"), _status(metrics + "/metrics")]
+        if answers == [200, 502, 502, 200]:
+            return dict(zip(("/ping (health)", "/i/", "/api/upload/", "/metrics (metrics)"),
+                            answers, strict=True))
         time.sleep(0.2)
     return None
 

@@ -1,10 +1,10 @@
 """The local stack's two generated files, made from the committed configs.
 
 Traefik's static file cannot be templated, so the container's `traefik/traefik.yml` is copied
-with exactly four values swapped (address, dynamic folder, read timeout, trusted proxies); a
-swap that finds nothing fails loudly instead of silently running another config. nginx gets a
-small main config of its own that includes the shared `nginx/locations.conf`, like the
-container's, and the `/i/` location of the storage: `nginx/images-local.conf`, or
+with exactly five values swapped (the two addresses, dynamic folder, read timeout, trusted
+proxies); a swap that finds nothing fails loudly instead of silently running another config.
+nginx gets a small main config of its own that includes the shared `nginx/locations.conf`, like
+the container's, and the `/i/` location of the storage: `nginx/images-local.conf`, or
 `nginx/images-s3.conf` with the store's upstream and the cache around it.
 """
 
@@ -30,11 +30,15 @@ def _swap(text: str, old: str, new: str) -> str:
     return text.replace(old, new)
 
 
-def traefik_static(port: int, read_timeout: str = "300s", proxies: tuple[str, ...] = ()) -> str:
+def traefik_static(port: int, read_timeout: str = "300s", proxies: tuple[str, ...] = (),
+                   metrics_port: int = 0) -> str:
     """The container's static config, listening on loopback and reading the repo's routes;
-    `proxies` are the peers whose X-Forwarded-For Traefik keeps (UPLOADS_TRUSTED_PROXIES)."""
+    `proxies` are the peers whose X-Forwarded-For Traefik keeps (UPLOADS_TRUSTED_PROXIES).
+    The metrics entry point listens on `metrics_port` (UPLOADS_METRICS_PORT), by default on
+    one the system picks: a caller that never scrapes needs no port of its own."""
     text = TRAEFIK_STATIC.read_text()
     text = _swap(text, 'address: ":8080"', f'address: "127.0.0.1:{port}"')
+    text = _swap(text, 'address: ":8083"', f'address: "127.0.0.1:{metrics_port}"')
     text = _swap(text, "directory: /etc/traefik/dynamic", f"directory: {TRAEFIK_DYNAMIC}")
     text = _swap(text, "readTimeout: 300s", f"readTimeout: {read_timeout}")
     text = _swap(text, "trustedIPs: []", f"trustedIPs: {json.dumps(list(proxies))}")
@@ -96,7 +100,6 @@ events {{
 }}
 
 http {{
-    access_log {_quoted(run_dir / "nginx-access.log")};
     client_body_temp_path {_quoted(tmp / "client-body")};
     proxy_temp_path {_quoted(tmp / "proxy")};
     fastcgi_temp_path {_quoted(tmp / "fastcgi")};
@@ -107,6 +110,7 @@ http {{
     map $host $uploads_web {{ default {_quoted(WEB_DIR)}; }}
     map $host $uploads_language {{ default {"en" if language == "en" else "fr"}; }}
     include {_quoted(NGINX_MAPS)};
+    access_log {_quoted(run_dir / "nginx-access.log")} uploads;
 {s3}
     server {{
         listen 127.0.0.1:{port} default_server;

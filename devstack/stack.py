@@ -52,7 +52,8 @@ def one_line(error: settings.ConfigError) -> str:
 class Stack:
     """The three processes. `with Stack() as stack:` starts them and always stops them."""
 
-    def __init__(self, root=None, port=None, env=None, run_dir=None, s3_dir=None):
+    def __init__(self, root=None, port=None, env=None, run_dir=None, s3_dir=None,
+                 metrics_port=None):
         base = dict(os.environ if env is None else env)
         self.env = {k: v for k, v in base.items() if not k.startswith("TRAEFIK_")}
         self._temp = Path(tempfile.mkdtemp(prefix="uploads-stack-"))
@@ -71,6 +72,7 @@ class Stack:
         self.port = port or free_port()
         self.app_port = free_port()
         self.static_port = free_port()
+        self.metrics_port = metrics_port or free_port()  # the edge's (UPLOADS_METRICS_PORT)
         # The edge's whole-request timeout (UPLOADS_READ_TIMEOUT), in seconds.
         self.read_timeout = self.config["READ_TIMEOUT"]
         self.procs: dict[str, subprocess.Popen] = {}
@@ -79,6 +81,7 @@ class Stack:
     url = property(lambda self: f"http://127.0.0.1:{self.port}")
     app_url = property(lambda self: f"http://127.0.0.1:{self.app_port}")
     static_url = property(lambda self: f"http://127.0.0.1:{self.static_port}")
+    metrics_url = property(lambda self: f"http://127.0.0.1:{self.metrics_port}")
 
     def log_path(self, name: str) -> Path:
         return self.run_dir / f"{name}.log"
@@ -92,6 +95,9 @@ class Stack:
     def start(self):
         try:
             self.refuse_busy("traefik", wait=0)  # first: its holder would pass for our edge
+            if port_in_use(self.metrics_port):
+                raise RuntimeError(f"port {self.metrics_port} is already in use: stop what "
+                                   "holds it, or set UPLOADS_METRICS_PORT to a free port")
             self.run_dir.mkdir(parents=True, exist_ok=True)
             (self.run_dir / "nginx-tmp").mkdir(exist_ok=True)
             self.root.mkdir(parents=True, exist_ok=True)
@@ -148,7 +154,8 @@ class Stack:
 
     def _write_configs(self):
         (self.run_dir / "traefik.yml").write_text(configs.traefik_static(
-            self.port, f"{self.read_timeout}s", self.config["TRUSTED_PROXIES"]))
+            self.port, f"{self.read_timeout}s", self.config["TRUSTED_PROXIES"],
+            self.metrics_port))
         (self.run_dir / "nginx.conf").write_text(configs.nginx_main(
             self.static_port, self.root, self.run_dir, self.config["LANGUAGE"], self.config))
 

@@ -268,11 +268,11 @@ def test_unexpected_errors_are_json_500_without_a_trace(app, upload, monkeypatch
 
 
 @pytest.mark.parametrize("settings, forwarded, logged", [
-    ({}, "203.0.113.9, 198.51.100.1", "ip=198.51.100.1"),  # only Traefik's own entry counts
+    ({}, "203.0.113.9, 198.51.100.1", "198.51.100.1"),  # only Traefik's own entry counts
     ({"TRUSTED_PROXIES": "10.0.0.0/8", "TRUSTED_HOPS": 1}, "203.0.113.9, 10.0.0.5",
-     "ip=203.0.113.9"),  # behind a trusted balancer: one more place to the left
+     "203.0.113.9"),  # behind a trusted balancer: one more place to the left
     ({"TRUSTED_PROXIES": ("10.0.0.0/8",), "TRUSTED_HOPS": 0}, "203.0.113.9, 10.0.0.5",
-     "ip=203.0.113.9"),  # 0 reads like 1, as at the edge
+     "203.0.113.9"),  # 0 reads like 1, as at the edge
 ])
 def test_the_logged_client_ip_follows_the_proxy_settings(root, caplog, settings, forwarded,
                                                          logged):
@@ -285,4 +285,4 @@ def test_the_logged_client_ip_follows_the_proxy_settings(root, caplog, settings,
     response = app.test_client().post("/api/upload/avatar", data=body, content_type=ctype,
                                       headers={"X-Forwarded-For": forwarded})
     assert response.status_code == 201
-    assert logged in caplog.text
+    assert [r.ip for r in caplog.records if r.getMessage() == "stored"] == [logged]

@@ -1,8 +1,9 @@
 """uploads: persistent user images behind Traefik.
 
 `create_app()` reads and validates every setting, refuses storage that would not survive the
-container (unless told ephemeral storage is fine), clears temp leftovers of earlier crashes, and
-wires the upload route, the probes, the JSON errors and the operator commands.
+container (unless told ephemeral storage is fine) or that is not the volume `UPLOADS_VOLUME_ID`
+names, logs which volume it is and how many files it holds, clears temp leftovers of earlier
+crashes, and wires the upload route, the probes, the JSON errors and the operator commands.
 """
 
 import io
@@ -16,9 +17,10 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.utils import cached_property
 from werkzeug.wsgi import LimitedStream, get_input_stream
 
-from . import api, commands, errors, logs, settings, storage, transport
+from . import api, commands, errors, logs, metrics, requestid, settings, storage, transport
 from .admission import Admission
 from .images import Limits
+from .storage import identity
 
 MAX_FORM_PARTS = 8
 # Non-file fields (the client sends none). werkzeug also bounds its parser's buffer with this,
@@ -78,6 +80,12 @@ def create_app(test_config=None, serving=True):
         removed = store.remove_leftovers()
         if removed:
             logging.getLogger(__name__).warning("removed %d temp leftovers", removed)
+        # Which volume this is, in the one line an operator reads first (storage/identity.py).
+        volume = identity.claim(store, config["VOLUME_ID"])
+        logging.getLogger(__name__).info(
+            "volume %s: %s holds %d files", volume.id, store.where(), volume.files,
+            extra={"volume_id": volume.id, "files": volume.files})
+        app.extensions["uploads.volume"] = volume
     app.extensions["uploads.storage"] = store
     Image.MAX_IMAGE_PIXELS = config["MAX_PIXELS"]  # Pillow's own bomb check: the same cap
     Image.init()  # every format plugin loaded once, in gunicorn's master: no worker's first
@@ -93,6 +101,7 @@ def create_app(test_config=None, serving=True):
 
     errors.register(app)
     app.register_blueprint(api.bp)
+    metrics.register(app)
     commands.register(app)
     if config["PROXY_COUNT"]:
         # Traefik appends the peer it saw; behind trusted load balancers it keeps their entries,
@@ -107,4 +116,6 @@ def create_app(test_config=None, serving=True):
     # (its buffering limit is MAX_BYTES + 1 MiB): a refused client never breaks the connection
     # Traefik hands the next client (uploads/transport.py).
     app.wsgi_app = transport.DrainBody(app.wsgi_app, config["MAX_BYTES"] + EDGE_SLACK)
+    # Outermost: every answer gets its X-Request-Id, every log line of the request its id.
+    app.wsgi_app = requestid.RequestId(app.wsgi_app)
     return app

@@ -18,6 +18,7 @@ import time
 from collections import Counter
 from contextlib import contextmanager
 
+from . import metrics
 from .errors import Busy
 
 MAX_REMEMBERED = 4096  # clients whose last turn is remembered; past it the memory starts over
@@ -54,7 +55,8 @@ class Admission:
             self._holding[client] += 1
             ticket = (next(self._tickets), client)
             self._waiting.append(ticket)
-            deadline = time.monotonic() + self.wait_seconds
+            queued = time.monotonic()
+            deadline = queued + self.wait_seconds
             try:
                 while not (self._free and self._next() == ticket):
                     left = deadline - time.monotonic()
@@ -66,6 +68,8 @@ class Admission:
                 self._waiting.remove(ticket)
                 self._leave(client)
                 raise
+            finally:
+                metrics.QUEUE_WAIT.observe(time.monotonic() - queued)
             self._waiting.remove(ticket)
             self._free -= 1
             if len(self._served) >= MAX_REMEMBERED:

@@ -12,7 +12,7 @@ import time
 from flask import Blueprint, current_app, jsonify, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from . import images
+from . import images, metrics
 from .auth import authenticate
 from .errors import (
     ClientGone,
@@ -25,7 +25,6 @@ from .errors import (
     TooLarge,
     TooManyFiles,
 )
-from .logs import field
 from .naming import url_path
 from .transport import client_gone
 
@@ -40,6 +39,7 @@ def upload_avatar():
     config = current_app.config
     subject = authenticate(config, request.headers.get("Authorization"))
     data, size = _the_file(config["MAX_BYTES"])
+    metrics.sniffed(data)
     # Decoded pixels are the big cost: a slot, shared fairly between clients (admission.py).
     with current_app.extensions["uploads.admission"].slot(subject or request.remote_addr or "-"):
         _still_there("before decoding")
@@ -49,12 +49,13 @@ def upload_avatar():
     _still_there("before storing")
     key = current_app.extensions["uploads.storage"].put_new(
         result.ext, result.data, result.content_type)
+    metrics.stored(len(result.data), time.perf_counter() - started)
     path = url_path(key)
     url = config["PUBLIC_BASE_URL"] + path
-    log.info("stored path=%s bytes=%d in=%d %dx%d ms=%.1f image_ms=%.1f sub=%s ip=%s", path,
-             len(result.data), size, result.width, result.height,
-             (time.perf_counter() - started) * 1000, image_ms, field(subject),
-             field(request.remote_addr))
+    log.info("stored", extra={
+        "path": path, "bytes": len(result.data), "in": size, "width": result.width,
+        "height": result.height, "ms": round((time.perf_counter() - started) * 1000, 1),
+        "image_ms": round(image_ms, 1), "sub": subject, "ip": request.remote_addr})
     response = jsonify(success=True, data={
         "url": url, "filename": key.rsplit("/", 1)[1], "path": path, "size": len(result.data),
         "width": result.width, "height": result.height, "content_type": result.content_type,
@@ -118,6 +119,9 @@ def healthz():
 
 @bp.get("/readyz")
 def readyz():
+    """Ready: the store takes the largest upload. Also which volume it is and about how many
+    files it holds (counted at start, recounted in the background when a minute old: a probe
+    never waits for a walk), so that an app on the wrong volume shows here, not in 404s."""
     storage = current_app.extensions["uploads.storage"]
     storage.check_writable()
     free = storage.free_bytes()
@@ -127,4 +131,6 @@ def readyz():
         error = StorageFull(f"{free} bytes free, {needed} needed")
         error.status = 503  # not ready, whatever the cause
         raise error
-    return jsonify(status="ready", free_bytes=free)
+    volume = current_app.extensions.get("uploads.volume")  # None: not started to serve
+    return jsonify(status="ready", free_bytes=free, volume_id=volume and volume.id,
+                   files=volume and volume.files)

@@ -72,7 +72,6 @@ def render() -> str:
         "# edit. The JSON bodies of the edge's errors, in the app's shape, never cacheable.",
         "# Included in the static server's `server` block by nginx.conf and the local stack.",
         "location ^~ /_edge/errors/ {",
-        "    access_log off;",
         "    default_type application/json;",
         "    charset utf-8;",
     ]

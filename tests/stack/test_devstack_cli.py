@@ -96,8 +96,9 @@ def left_over(started: dict, root: Path) -> list[str]:
 
 
 def devstack_env(tmp_path, **settings) -> dict:
+    """A free port for the edge's metrics too: the default (8083) may be another run's."""
     return clean_env(ROOT=tmp_path / "root", ALLOW_EPHEMERAL="true", MIN_FREE_BYTES=0,
-                     **settings)
+                     **{"METRICS_PORT": free_port(), **settings})
 
 
 def devstack_argv(tmp_path) -> list[str]:

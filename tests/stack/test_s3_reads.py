@@ -14,6 +14,7 @@ from stack.net import raw_get, upload
 pytestmark = pytest.mark.stack
 
 CACHE_SECONDS = 2
+LONG_AGO = "Mon, 01 Jan 2001 00:00:00 GMT"
 
 
 @pytest.fixture
@@ -55,7 +56,7 @@ def test_while_the_store_is_down_cached_images_load_and_others_get_a_json_502(s3
 
 @pytest.mark.parametrize("condition, status, code", [
     ({"If-Match": '"not-this-one"'}, 412, "precondition_failed"),
-    ({"If-Unmodified-Since": "Mon, 01 Jan 2001 00:00:00 GMT"}, 412, "precondition_failed"),
+    ({"If-Unmodified-Since": LONG_AGO}, 412, "precondition_failed"),
     ({"Range": "bytes=999999-"}, 416, "range_not_satisfiable"),
 ], ids=["if-match", "if-unmodified-since", "range"])
 def test_a_refused_condition_on_an_uncached_object_leaves_the_next_request_whole(
@@ -69,6 +70,21 @@ def test_a_refused_condition_on_an_uncached_object_leaves_the_next_request_whole
         assert_json_error(requests.get(url, data=b"x" * 5000, timeout=10), 413,
                           "request_too_large")
         assert served(url) == 200
+
+
+def test_a_refused_condition_still_fills_the_cache_once(s3_stack):
+    """nginx refuses these from the headers alone: the object must still be fetched whole and
+    kept (the store stopped afterwards, it is served), not fetched again for each repeat."""
+    urls = []
+    for condition in ({"If-Match": '"not-this-one"'}, {"Range": "bytes=999999-"},
+                      {"Range": "bytes=0-9"}, {"If-Unmodified-Since": LONG_AGO}):
+        urls.append(upload(s3_stack.url).json()["data"]["url"])
+        for _ in range(2):
+            status = requests.get(urls[-1], headers=condition, timeout=10).status_code
+            assert status in (206, 412, 416), (condition, status)
+    s3_stack.weed.stop()
+    assert [served(url) for url in urls] == [200] * len(urls)
+    assert "stalled cache updating" not in s3_stack.log("nginx")
 
 
 def test_nothing_of_the_store_reaches_a_client(s3_stack):
