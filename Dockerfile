@@ -32,5 +32,5 @@ RUN python -m compileall -q /srv/app
 USER 10001:10001
 EXPOSE 8000
 HEALTHCHECK --interval=10s --timeout=5s --start-period=20s --retries=3 \
-    CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=4)"]
+    CMD ["python", "-c", "import json, urllib.error, urllib.request\ntry:\n    urllib.request.urlopen('http://127.0.0.1:8000/readyz', timeout=4)\nexcept urllib.error.HTTPError as e:\n    if json.load(e).get('code') != 'storage_full':\n        raise"]
 CMD ["gunicorn", "-c", "gunicorn.conf.py", "app:app"]

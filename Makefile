@@ -9,7 +9,8 @@ PIP := $(BIN)/python -m pip install --quiet --disable-pip-version-check
 RUN_STAMP := $(VENV)/.run-installed
 DEV_STAMP := $(VENV)/.dev-installed
 
-.PHONY: venv dev run test lint check pytest browser-deps e2e-docker bench readme clean
+.PHONY: venv dev run test lint check pytest browser-deps e2e-docker bench readme clean \
+	persistence-check
 
 # devstack/venv.sh checks for Python 3.11 or later first, and makes the venv again when the one
 # there was made by an older Python or not finished.
@@ -58,6 +59,15 @@ browser-deps:
 ## e2e-docker: the compose deployment against a real Docker engine (skips, saying why, without one)
 e2e-docker: dev
 	$(BIN)/pytest -m docker tests/docker
+
+## persistence-check: on a compose deployment (from its folder, as an operator), the incident
+## replayed: upload, recreate the app and static containers, fetch the same URL and compare the
+## bytes and the volume's id (docs/deploy.md, the checklist). The server's python3 is enough.
+## URL= (default: UPLOADS_PUBLIC_BASE_URL in .env), EXISTING="url ...", COMPOSE="docker compose
+## -f ...", and SMOKE_TOKEN with UPLOADS_AUTH=jwt.
+persistence-check:
+	@$(PYTHON) devstack/persistence.py $(if $(URL),--url "$(URL)") \
+	  $(foreach url,$(EXISTING),--existing "$(url)") $(if $(COMPOSE),--compose "$(COMPOSE)")
 
 ## bench: serving, uploading, memory and scale benchmarks on loopback (a few minutes;
 ## BENCH_QUICK=1 for under a minute); prints one table, see docs/performance.md

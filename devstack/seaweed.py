@@ -7,7 +7,9 @@ them it accepts any request): the app's read-write key pair, made fresh at each 
 anonymous read on `<bucket>/i/*` only, which is how nginx fetches images without a
 credential. The filer's HTTP port reads and writes everything unauthenticated: it is never
 given to Traefik or nginx, and JWT keys (WEED_JWT_*) are set so that even a local process
-cannot read or write through it without one.
+cannot read or write through it without one. The master's HTTP API and the gRPC ports stay
+unauthenticated (SeaweedFS closes them only with mTLS certificates and a white list): here
+loopback is their only fence, which keeps other hosts out but not other local processes.
 """
 
 import contextlib

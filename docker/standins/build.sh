@@ -14,8 +14,12 @@ CACHE=${UPLOADS_STANDIN_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/uploads-standins}
 MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 LABEL=uploads.standin
 
-TRAEFIK_IMAGE=traefik:v3.7
-NGINX_IMAGE=nginx:1.27-alpine
+# The compose file is the one place that names the Traefik and nginx images.
+compose_image() { sed -n "s/^ *image: *\($1:[^ ]*\) *$/\1/p" "$ROOT/docker-compose.traefik.yml"; }
+TRAEFIK_IMAGE=$(compose_image traefik)
+NGINX_IMAGE=$(compose_image nginx)
+[ -n "$TRAEFIK_IMAGE" ] && [ -n "$NGINX_IMAGE" ] \
+    || { echo "standins: no traefik or nginx image in docker-compose.traefik.yml" >&2; exit 1; }
 PYTHON_IMAGE=python:3.12-slim-bookworm
 ALPINE_IMAGE=alpine:latest
 

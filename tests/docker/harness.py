@@ -1,5 +1,6 @@
 """Helpers of the real-engine tier: commands, the compose project, polling."""
 
+import json
 import subprocess
 import time
 from dataclasses import dataclass
@@ -13,6 +14,9 @@ from devstack.images import encode, pad_png, photo
 REPO = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = REPO / "docker-compose.traefik.yml"
 PROJECT = "uploads-e2e"
+OTHER_PROJECT = f"{PROJECT}-other"  # the same compose file under another project name
+# Never the default `uploads_data`: that may be a real deployment's on this engine.
+VOLUME = f"{PROJECT}_data"
 APP_IMAGE = "uploads-e2e-app:test"
 MAX_BYTES = 5 * 1024 * 1024  # the compose file's default UPLOADS_MAX_BYTES
 
@@ -40,6 +44,7 @@ class Deployment:
             "UPLOADS_APP_IMAGE": APP_IMAGE,
             "UPLOADS_RATE_LIMIT": "0",
             "UPLOADS_LANGUAGE": "en",
+            "UPLOADS_VOLUME": VOLUME,
         }
         self.write_env()
 
@@ -48,13 +53,24 @@ class Deployment:
         self.settings = {k: v for k, v in self.settings.items() if v is not None}
         self.env_file.write_text("".join(f"{k}={v}\n" for k, v in self.settings.items()))
 
-    def compose(self, *args, check=True, timeout=600):
-        return run("docker", "compose", "-p", PROJECT, "-f", str(COMPOSE_FILE),
-                   "--env-file", str(self.env_file), *args, check=check, timeout=timeout,
-                   cwd=REPO)
+    def command(self, project=PROJECT, env_file=None) -> list[str]:
+        """`docker compose` with the project's name, file and env file."""
+        return ["docker", "compose", "-p", project, "-f", str(COMPOSE_FILE),
+                "--env-file", str(env_file or self.env_file)]
 
-    def up(self, *args):
-        self.compose("up", "-d", "--wait", "--wait-timeout", "180", *args)
+    def compose(self, *args, check=True, timeout=600, project=PROJECT, **kwargs):
+        return run(*self.command(project), *args, check=check, timeout=timeout, cwd=REPO,
+                   **kwargs)
+
+    def up(self, *args, project=PROJECT):
+        self.compose("up", "-d", "--wait", "--wait-timeout", "180", *args, project=project)
+
+    def readyz(self, project=PROJECT) -> dict:
+        """The app's /readyz, read inside its container (it is not routed by the edge)."""
+        read = ("import sys, urllib.request; sys.stdout.write(urllib.request.urlopen("
+                "'http://127.0.0.1:8000/readyz', timeout=5).read().decode())")
+        return json.loads(self.compose("exec", "-T", "app", "python", "-c", read,
+                                       project=project).stdout)
 
     def container(self, service) -> dict:
         cid = self.compose("ps", "-q", service).stdout.strip()
@@ -64,7 +80,7 @@ class Deployment:
         return {"id": out[0], "image": out[1], "started": out[2]}
 
     def volume(self) -> str:
-        return self.settings.get("UPLOADS_VOLUME") or f"{PROJECT}_data"
+        return self.settings["UPLOADS_VOLUME"]
 
     def post(self, name: str, data: bytes, base: str | None = None, **kwargs):
         return requests.post(f"{base or self.base}/api/upload/avatar",
@@ -87,14 +103,15 @@ class Deployment:
 
 
 def remove_leftovers():
-    """Containers, networks and volumes of this project, from this run or a crashed one."""
-    for kind, label in (("container", "com.docker.compose.project"),
-                        ("network", "com.docker.compose.project"),
-                        ("volume", "com.docker.compose.project")):
-        ids = run("docker", kind, "ls", "-aq" if kind == "container" else "-q", "--filter",
-                  f"label={label}={PROJECT}").stdout.split()
-        if ids:
-            run("docker", kind, "rm", *(["-f"] if kind != "network" else []), *ids, check=False)
+    """Containers, networks and volumes of these projects, from this run or a crashed one (the
+    volumes a test makes by hand carry the project's label too)."""
+    for kind in ("container", "network", "volume"):
+        for project in (PROJECT, OTHER_PROJECT):
+            ids = run("docker", kind, "ls", "-aq" if kind == "container" else "-q", "--filter",
+                      f"label=com.docker.compose.project={project}").stdout.split()
+            if ids:
+                run("docker", kind, "rm", *(["-f"] if kind != "network" else []), *ids,
+                    check=False)
     names = [n for n in run("docker", "volume", "ls", "-q").stdout.split()
              if n.startswith(f"{PROJECT}_")]
     if names:

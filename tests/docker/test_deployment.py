@@ -13,9 +13,10 @@ import uuid
 
 import pytest
 import requests
-from harness import APP_IMAGE, MAX_BYTES, PROJECT, run, wait_until
+from harness import APP_IMAGE, MAX_BYTES, PROJECT, VOLUME, run, wait_until
 from stack.net import push_body
 
+from devstack import free_port
 from devstack.client import multipart
 from devstack.images import make_image
 from helpers import assert_json_error
@@ -65,7 +66,7 @@ def assert_all_served(deployment):
 
 def test_compose_names_only_images_present_here(deployment):
     images = deployment.compose("config", "--images").stdout.split()
-    assert sorted(images) == sorted([APP_IMAGE, "nginx:1.27-alpine", "traefik:v3.7"])
+    assert sorted(images) == sorted([APP_IMAGE, "nginx:1.31-alpine", "traefik:v3.7"])
 
 
 def test_uploads_are_served_by_nginx_from_the_volume(deployment):
@@ -81,6 +82,7 @@ def test_uploads_are_served_by_nginx_from_the_volume(deployment):
         answer = deployment.get(path)
         assert answer.headers["Content-Type"].startswith("image/")
         assert "immutable" in answer.headers["Cache-Control"]
+        assert "Strict-Transport-Security" not in answer.headers  # plain HTTP: never
 
 
 @pytest.mark.parametrize("kind", PHONE_FILES)
@@ -265,7 +267,7 @@ def test_seed_backup_and_restore_round_trip(deployment, tmp_path):
         assert deployment.get(fresh["path"]).status_code == 200
     finally:
         deployment.compose("down", "--timeout", "10", check=False)
-        deployment.write_env(UPLOADS_VOLUME=None, UPLOADS_VOLUME_EXTERNAL=None)
+        deployment.write_env(UPLOADS_VOLUME=VOLUME, UPLOADS_VOLUME_EXTERNAL=None)
         run("docker", "volume", "rm", restored, check=False)
     assert wait_until(lambda: restored not in run("docker", "volume", "ls", "-q").stdout, 10)
 
@@ -297,32 +299,43 @@ def test_the_old_frontend_volume_is_adopted_in_place(deployment):
         assert deployment.get(fresh["path"]).status_code == 200
     finally:
         deployment.compose("down", "--timeout", "10", check=False)
-        deployment.write_env(UPLOADS_VOLUME=None, UPLOADS_VOLUME_EXTERNAL=None)
+        deployment.write_env(UPLOADS_VOLUME=VOLUME, UPLOADS_VOLUME_EXTERNAL=None)
         run("docker", "volume", "rm", legacy, check=False)
 
 
 @pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning")
 def test_https_mode_serves_the_same_files_over_tls(deployment, phone_files):
-    """UPLOADS_HTTPS=true: the one published port speaks TLS. The ACME server is pointed at a
+    """UPLOADS_HTTPS=true: the public port speaks TLS, every answer carries HSTS, and plain HTTP
+    on the redirect port is sent to the same URL over HTTPS. The ACME server is pointed at a
     closed loopback port, so Traefik serves its default certificate and nothing leaves here."""
-    https = f"https://127.0.0.1:{deployment.port}"
+    https, plain = f"https://127.0.0.1:{deployment.port}", free_port()
     deployment.compose("down", "--timeout", "10")
     deployment.write_env(UPLOADS_HTTPS="true", UPLOADS_DOMAIN="uploads.test",
                          UPLOADS_ACME_EMAIL="ops@uploads.test", UPLOADS_PUBLIC_BASE_URL=https,
-                         UPLOADS_ACME_CA_SERVER="https://127.0.0.1:9/directory")
+                         UPLOADS_ACME_CA_SERVER="https://127.0.0.1:9/directory",
+                         UPLOADS_REDIRECT_LISTEN=f"127.0.0.1:{plain}")
     try:
         deployment.up()
         for path, content in SERVED.items():
             answer = requests.get(https + path, verify=False, timeout=30)
             assert answer.status_code == 200 and answer.content == content, path
+            assert answer.headers["Strict-Transport-Security"] == "max-age=31536000"
+        path = next(iter(SERVED))
+        for method, status in (("GET", 301), ("POST", 308)):
+            moved = requests.request(method, f"http://127.0.0.1:{plain}{path}?v=1",
+                                     allow_redirects=False, timeout=30)
+            assert moved.status_code == status, method
+            assert moved.headers["Location"] == f"https://127.0.0.1{path}?v=1"  # port 443
         # Plain HTTP on the same port reaches no route: every router now requires TLS.
         assert deployment.get(next(iter(SERVED))).status_code == 404
         answer = requests.post(f"{https}/api/upload/avatar", verify=False, timeout=30,
                                files={"avatar": ("x.png", make_image("PNG", (20, 20)))})
         assert answer.status_code == 201 and answer.json()["data"]["url"].startswith(https)
+        assert answer.headers["Strict-Transport-Security"] == "max-age=31536000"
         path = upload_phone_file(deployment, phone_files["jpeg-12mp-exif"], https, verify=False)
         assert deployment.stored([path]) == {path: hashlib.sha256(SERVED[path]).hexdigest()}
     finally:
         deployment.compose("down", "--timeout", "10", check=False)
         deployment.write_env(UPLOADS_HTTPS=None, UPLOADS_DOMAIN=None, UPLOADS_ACME_EMAIL=None,
-                             UPLOADS_ACME_CA_SERVER=None, UPLOADS_PUBLIC_BASE_URL=deployment.base)
+                             UPLOADS_ACME_CA_SERVER=None, UPLOADS_REDIRECT_LISTEN=None,
+                             UPLOADS_PUBLIC_BASE_URL=deployment.base)
