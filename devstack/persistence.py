@@ -44,6 +44,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"FAIL no URL: give --url, or set UPLOADS_PUBLIC_BASE_URL in {args.env_file}")
         return 2
     check = Check(base, shlex.split(args.compose), args.token, args.existing, args.timeout)
+    check.expected = _env_value(args.env_file, "UPLOADS_VOLUME_ID")
     for name, step in (("volume", check.volume_before), ("upload", check.upload),
                        ("get", check.fetch_before), ("recreate", check.recreate),
                        ("same-vol", check.volume_after), ("same-get", check.fetch_after)):
@@ -63,11 +64,22 @@ class Check:
         self.digests: dict[str, str] = {}
         self.open = urllib.request.build_opener(urllib.request.ProxyHandler({})).open
         self.volume_id = None
+        self.expected = ""  # UPLOADS_VOLUME_ID from .env, when set
 
     def volume_before(self) -> str:
+        """The volume the app runs on now: the one .env expects, else said plainly that nothing
+        says so (a new empty volume passes every later step: the incident itself)."""
         ready = self._readyz()
-        self.volume_id = ready.get("volume_id")
-        return f"the app runs on volume {self.volume_id}, {ready.get('files')} files"
+        self.volume_id, files = ready.get("volume_id"), ready.get("files")
+        if self.expected and self.volume_id != self.expected:
+            raise Failed(f"the app runs on volume {self.volume_id} ({files} files), but "
+                         f"UPLOADS_VOLUME_ID={self.expected}: not the volume holding the files")
+        warnings = [] if self.expected else [
+            "WARN no UPLOADS_VOLUME_ID in .env: nothing says it is the volume holding the files"]
+        if not files and not self.urls:
+            warnings.append("WARN it holds no file: a new volume? (--existing URL checks one "
+                            "that was there before)")
+        return "; ".join([f"the app runs on volume {self.volume_id}, {files} files", *warnings])
 
     def upload(self) -> str:
         boundary = "persistence" + secrets.token_hex(8)

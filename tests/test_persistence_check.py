@@ -66,14 +66,16 @@ def check(tmp_path, capsys):
     script.write_text(FAKE_COMPOSE)
     state = tmp_path / "state.json"
 
-    def run(ids=("v1", "v1"), after="same", up_exit=0):
+    def run(ids=("v1", "v1"), after="same", up_exit=0, env=""):
         state.write_text(json.dumps({"round": 0, "ids": list(ids), "up_exit": up_exit}))
+        (tmp_path / ".env").write_text(env)
         handler = type("Handler", (Site,), {"state": state, "after": after})
         with http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler) as server:
             threading.Thread(target=server.serve_forever, daemon=True).start()
             code = persistence.main([
                 "--url", f"http://127.0.0.1:{server.server_address[1]}",
-                "--compose", f"{sys.executable} {script} {state}", "--timeout", "5"])
+                "--compose", f"{sys.executable} {script} {state}", "--timeout", "5",
+                "--env-file", str(tmp_path / ".env")])
             server.shutdown()
         return code, capsys.readouterr().out.splitlines()
 
@@ -97,6 +99,17 @@ def test_each_difference_fails_in_one_line(check, kwargs, failed, says):
     code, lines = check(**kwargs)
     assert code == 1
     assert lines[-1].startswith(f"FAIL {failed}") and says in lines[-1], lines[-1]
+
+
+def test_the_volume_is_the_one_env_expects(check):
+    """On a new empty volume every later step passes: only the expected id tells."""
+    code, lines = check(env="UPLOADS_VOLUME_ID=v9\n")
+    assert code == 1 and lines[-1].startswith("FAIL volume"), lines
+    assert "but UPLOADS_VOLUME_ID=v9" in lines[-1]
+    code, lines = check(env="UPLOADS_VOLUME_ID=v1\n")
+    assert code == 0 and "WARN" not in lines[0], lines
+    code, lines = check()
+    assert code == 0 and "WARN no UPLOADS_VOLUME_ID in .env" in lines[0], lines
 
 
 def test_without_a_url_it_says_where_it_looked(tmp_path, capsys):

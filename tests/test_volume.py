@@ -59,10 +59,11 @@ def test_the_first_start_writes_an_id_that_later_starts_keep(backend, caplog):
 
 def test_the_id_is_never_replaced(backend):
     _, store, raw = backend
-    assert store.write_id("first")
-    assert store.write_id("second") is False
-    assert store.read_id() == "first" and raw() == "first\n"
-    assert claim(store).id == "first"
+    first, second = "11111111-1111-4111-8111-111111111111", "22222222-2222-4222-8222-222222222222"
+    assert store.write_id(first)
+    assert store.write_id(second) is False
+    assert store.read_id() == first and raw() == first + "\n"
+    assert claim(store).id == first
 
 
 def test_another_id_is_refused_naming_both(backend):
@@ -168,6 +169,26 @@ def test_an_empty_id_file_is_refused(tmp_path):
     (root / ID_NAME).write_text("\n")
     with pytest.raises(ConfigError, match="its volume id file is empty"):
         create_app({"ROOT": str(root), "ALLOW_EPHEMERAL": True, "MIN_FREE_BYTES": 0})
+
+
+@pytest.mark.parametrize("make, words", [
+    (lambda path: path.write_bytes(b"\xff\xfe\x00junk"), "not an id this app writes"),
+    (lambda path: path.write_text("\n11111111-1111-4111-8111-111111111111\nEVIL"),
+     "not an id this app writes"),
+    (lambda path: path.write_text("A" * 10_000_000), "not an id this app writes"),
+    (lambda path: os.mkfifo(path), "not a regular file"),  # would hang a blocking read
+    (lambda path: path.symlink_to(path.parent.parent / "other" / ID_NAME), ID_NAME),
+], ids=["garbage", "several-lines", "huge", "fifo", "symlink"])
+def test_an_id_file_that_is_not_one_is_refused_in_one_line(tmp_path, make, words):
+    """A link would borrow another volume's identity; a FIFO would hang the start."""
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / ID_NAME).write_text(str(uuid.uuid4()) + "\n")
+    root = tmp_path / "root"
+    root.mkdir()
+    make(root / ID_NAME)
+    with pytest.raises(ConfigError) as refused:
+        create_app({"ROOT": str(root), "ALLOW_EPHEMERAL": True, "MIN_FREE_BYTES": 0})
+    assert words in refused.value.detail and "\n" not in refused.value.detail
 
 
 def test_a_store_that_cannot_be_listed_is_one_line(backend, monkeypatch):

@@ -103,7 +103,7 @@ def normalise(source: bytes | io.BytesIO, limits: Limits) -> Normalised:
         raise _too_large(limits, str(exc), fmt) from exc
     except DECODE_ERRORS as exc:
         raise InvalidImage(f"{fmt}: {exc}") from exc
-    icc = _valid_icc(im.info.get("icc_profile"))
+    icc = valid_icc(im.info.get("icc_profile"))
     transparency = im.info.get("transparency")
     if max(im.size) > limits.max_side:  # scale first: the rotation then moves fewer pixels
         im, transparency = _scale(im, transparency, limits.max_side)
@@ -174,7 +174,7 @@ def _check_cost(head: cost.Header, limits: Limits) -> None:
                          head.fmt, pixels)
 
 
-def _valid_icc(icc: bytes | None) -> bytes | None:
+def valid_icc(icc: bytes | None) -> bytes | None:
     """The ICC profile, carried over only if it is one: an arbitrary payload can hide there."""
     if not icc or len(icc) > MAX_ICC_BYTES:
         return None

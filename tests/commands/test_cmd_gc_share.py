@@ -77,24 +77,56 @@ def test_the_incident_list_is_refused(app, root, cli_json, tmp_path):
 
 def test_dry_run_reports_the_same_numbers(app, root, cli, cli_json, tmp_path):
     keys = volume(root, 4)
-    write(root, key(99), b"x")  # young: never a candidate, but one of the files
+    write(root, key(99), b"x")  # young: never a candidate, so not counted in the share
     refs = refs_file(tmp_path, keys[:1])
     before = fingerprint(root)
     result = cli("gc", "--referenced", refs)
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
-    assert lines[-2] == ("WARN would remove 3 of 5 files (60.0%), over --max-share 50%: "
+    assert lines[-2] == ("WARN would remove 3 of 4 files (75.0%), over --max-share 50%: "
                          "--apply refuses that without --force")
-    assert lines[-1].startswith("ok: 3 of 5 files (60.0%) unreferenced and older than 7d, "
+    assert lines[-1].startswith("ok: 3 of 4 files (75.0%) unreferenced and older than 7d, "
                                 "would free")
     result, doc = cli_json("gc", "--referenced", refs)
-    assert (doc["files"], doc["share"], doc["max_share"]) == (5, 60.0, 50.0)
+    assert (doc["files"], doc["share"], doc["max_share"]) == (4, 75.0, 50.0)
     assert doc["over_max_share"] is True and doc["refused"] is None
     assert len(doc["candidates"]) == 3
-    result, doc = cli_json("gc", "--referenced", refs, "--max-share", "60")
+    result, doc = cli_json("gc", "--referenced", refs, "--max-share", "75")
     assert doc["over_max_share"] is False
-    assert "WARN" not in cli("gc", "--referenced", refs, "--max-share", "60").stdout
+    assert "WARN" not in cli("gc", "--referenced", refs, "--max-share", "75").stdout
     assert fingerprint(root) == before
+
+
+def test_young_files_do_not_dilute_the_share(app, root, cli, tmp_path):
+    """10 old files and 10 new ones, a list naming one new file: every old file is a candidate
+    (100% of what gc could delete), however many new files there are."""
+    old = volume(root, 10)
+    young = [key(100 + n) for n in range(10)]
+    for k in young:
+        write(root, k, b"x")
+    before = fingerprint(root)
+    result = cli("gc", "--referenced", refs_file(tmp_path, young[:1]), "--apply")
+    assert result.exit_code == 1, result.output
+    assert "would delete 10 of 10 files (100.0%)" in result.stdout
+    assert fingerprint(root) == before and len(old) == 10
+
+
+def test_an_unreadable_line_stops_apply_and_a_bom_is_no_such_line(app, root, cli, tmp_path):
+    """A spreadsheet's export: a BOM, CRLF ends; and one line that names nothing under /i/,
+    which might have meant a file still in use."""
+    keys = volume(root, 10)
+    refs = tmp_path / "export.csv"
+    lines = [f"https://other.example/{k}" for k in keys[:9]]
+    refs.write_bytes(("\ufeff" + "\r\n".join(lines) + "\r\n").encode())
+    result = cli("gc", "--referenced", str(refs), "--apply")
+    assert result.exit_code == 0, result.output
+    assert stored_files(root) == keys[:9]  # the BOM line was read: its file kept
+    refs.write_text("\n".join([*lines, "https://other.example/static/i/p/x.jpg"]) + "\n")
+    before = fingerprint(root)
+    result = cli("gc", "--referenced", str(refs), "--apply")
+    assert result.exit_code == 1 and "1 line(s) of the --referenced list" in result.stdout
+    assert fingerprint(root) == before
+    assert cli("gc", "--referenced", str(refs), "--apply", "--force").exit_code == 0
 
 
 @pytest.mark.parametrize("value", ["-1", "100.5", "half"])

@@ -57,7 +57,7 @@ def backup(output, use_gzip, allow_empty, as_json, show_progress):
         raise click.BadParameter(f"{output} exists; choose a new name", param_hint="--output")
 
     files = list(store.walk())
-    refuse_empty(len(files), allow_empty, as_json, "back up", err=output == "-")
+    refuse_empty([f.key for f in files], allow_empty, as_json, "back up", err=output == "-")
     skipped = [found.key for found in store.audit() if found.stray]
     manifest, vanished = [], []
     partial = None if output == "-" else f"{output}.partial-{os.getpid()}"

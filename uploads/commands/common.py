@@ -84,7 +84,7 @@ def read_refs(lines) -> tuple[set[str], list[str]]:
     """
     keys, bad = set(), []
     for raw in lines:
-        line = raw.strip()
+        line = raw.strip().lstrip("\ufeff").strip()  # a spreadsheet's export starts with a BOM
         if not line or line.startswith("#"):
             continue
         path = unquote(urlsplit(line).path if "://" in line else line.split("?", 1)[0])

@@ -41,10 +41,11 @@ def gc(referenced, older_than, apply_, max_share, force, as_json, show_progress)
 
     A dry run by default: it lists each candidate with its size and the bytes it would free,
     and changes nothing. A list with no usable line is refused (an empty export would
-    otherwise condemn every file), and so is --apply when the candidates are more than
-    --max-share of all stored files (default 50%), unless --force: a truncated export looks
-    like that. Only regular files under i/ are ever removed. Exit 0 when the run did what was
-    asked, 1 when a deletion failed or --apply was refused, 2 on a bad list or duration.
+    otherwise condemn every file), and so is --apply, unless --force, when the candidates are
+    more than --max-share of the files old enough to be candidates (default 50%: a truncated
+    export looks like that) or when a line of the list cannot be read. Only regular files
+    under i/ are ever removed. Exit 0 when the run did what was asked, 1 when a deletion
+    failed or --apply was refused, 2 on a bad list or duration.
     """
     grace = parse_duration(older_than)
     keys, bad = read_refs(referenced)
@@ -53,19 +54,23 @@ def gc(referenced, older_than, apply_, max_share, force, as_json, show_progress)
                                "every file as unreferenced")
     store = storage(writing=apply_)
     cutoff = time.time() - grace
-    candidates, kept_young, seen = [], 0, set()
+    candidates, kept_young, seen, old_enough = [], 0, set(), 0
     with progress(list(store.walk()), show_progress, "gc") as bar:
         for entry in bar:
             seen.add(entry.key)
+            young = entry.mtime > cutoff
+            old_enough += not young
             if entry.key in keys:
                 continue
-            if entry.mtime > cutoff:
+            if young:
                 kept_young += 1
                 continue
             candidates.append((entry.key, entry.size))
-    files = len(seen)
+    # The share is of the files old enough to be candidates: the young ones can never be
+    # deleted, and counting them would let a truncated list take every old file.
+    files = old_enough
     over = over_share(len(candidates), files, max_share)
-    refused = apply_ and over and not force
+    refused = apply_ and (over or bad) and not force
     removed, failed = [], []
     if apply_ and not refused:
         for key, size in candidates:
@@ -79,8 +84,14 @@ def gc(referenced, older_than, apply_, max_share, force, as_json, show_progress)
     ok = not failed and not refused
     share = share_text(len(candidates), files)
     beyond = f"{share}, over --max-share {max_share:g}%"
-    refusal = (f"would delete {beyond}; nothing deleted. Check the --referenced list (a "
-               "truncated export?), or pass --force to delete them anyway") if refused else None
+    refusal = None
+    if refused and over:
+        refusal = (f"would delete {beyond}; nothing deleted. Check the --referenced list (a "
+                   "truncated export?), or pass --force to delete them anyway")
+    elif refused:
+        refusal = (f"{len(bad)} line(s) of the --referenced list name no file under /i/ (listed "
+                   "above): a file they meant could be deleted; nothing deleted. Fix the list, "
+                   "or pass --force to apply anyway")
     if as_json:
         print_json({"ok": ok, "applied": apply_ and not refused, "refused": refusal,
                     "candidates": [{"path": k, "bytes": s} for k, s in candidates],

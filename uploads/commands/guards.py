@@ -14,6 +14,7 @@ import os
 import click
 from flask import current_app
 
+from .. import naming
 from ..naming import PUBLIC_TOP
 
 DEFAULT_MAX_SHARE = 50.0
@@ -32,12 +33,15 @@ def allow_empty_option(func):
     return wrapper
 
 
-def refuse_empty(files: int, allow_empty: bool, as_json: bool, doing: str, err=False) -> None:
-    """Exit 1 with one line saying what was found when the store holds no file at all."""
-    if files or allow_empty:
+def refuse_empty(keys: list[str], allow_empty: bool, as_json: bool, doing: str,
+                 err=False) -> None:
+    """Exit 1 with one line saying what was found when the store holds no image at all: a
+    `.keep` or a stray text file does not make a volume the one holding the files."""
+    images = sum(1 for key in keys if naming.unservable(key) is None)
+    if images or allow_empty:
         return
-    line = (f"{_emptiness()}: nothing to {doing}. A wrong or new volume (or bucket) looks like "
-            "this; if it is meant to be empty, run again with --allow-empty")
+    line = (f"{_emptiness(len(keys))}: nothing to {doing}. A wrong or new volume (or bucket) "
+            "looks like this; if it is meant to be empty, run again with --allow-empty")
     if as_json:
         click.echo(json.dumps({"ok": False, "files": 0, "refused": line}, indent=2), err=err)
     else:
@@ -45,18 +49,23 @@ def refuse_empty(files: int, allow_empty: bool, as_json: bool, doing: str, err=F
     raise SystemExit(1)
 
 
-def _emptiness() -> str:
-    """What the configured store was found to be, in words (the caller knows it lists nothing)."""
+def _emptiness(others: int) -> str:
+    """What the configured store was found to be, in words: it holds no image, and `others`
+    files that are not ones."""
     config = current_app.config
     if config["STORAGE"] == "s3":
         where = config["S3_ENDPOINT"] or f"AWS S3 ({config['S3_REGION']})"
-        return f"bucket {config['S3_BUCKET']} at {where} holds no object under {PUBLIC_TOP}/"
-    root = os.path.abspath(config["ROOT"])
-    if not os.path.isdir(root):
-        return f"storage root {root} does not exist"
-    if not os.path.isdir(os.path.join(root, PUBLIC_TOP)):
-        return f"storage root {root} has no {PUBLIC_TOP}/ folder"
-    return f"storage root {root} holds no file under {PUBLIC_TOP}/"
+        store = f"bucket {config['S3_BUCKET']} at {where}"
+    else:
+        store = f"storage root {os.path.abspath(config['ROOT'])}"
+        if not os.path.isdir(os.path.abspath(config["ROOT"])):
+            return f"{store} does not exist"
+        if not os.path.isdir(os.path.join(config["ROOT"], PUBLIC_TOP)):
+            return f"{store} has no {PUBLIC_TOP}/ folder"
+    if others:
+        return f"{store} holds {others} file(s) under {PUBLIC_TOP}/ but no image nginx serves"
+    kind = "object" if config["STORAGE"] == "s3" else "file"
+    return f"{store} holds no {kind} under {PUBLIC_TOP}/"
 
 
 def share_options(func):

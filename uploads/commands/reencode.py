@@ -13,9 +13,9 @@ import hashlib
 import io
 import warnings
 
-from PIL import Image, ImageCms, ImageOps
+from PIL import Image, ImageOps
 
-from ..images import BOMB_ERRORS, DECODE_ERRORS, FORMATS, MAX_ICC_BYTES, sniff
+from ..images import BOMB_ERRORS, DECODE_ERRORS, FORMATS, sniff, valid_icc
 
 DESCRIPTION = 0x010E  # EXIF ImageDescription
 MARK = "uploads migrate: re-encoded from source sha256 "
@@ -40,7 +40,7 @@ def reencode(source: bytes, fmt: str, target: str, limits) -> bytes:
     try:
         with Image.open(io.BytesIO(source), formats=[fmt]) as opened:
             opened.load()
-            icc = _icc(opened.info.get("icc_profile"))
+            icc = valid_icc(opened.info.get("icc_profile"))
             im = ImageOps.exif_transpose(opened)
         transparency = im.info.get("transparency")
         im.info = {}  # Pillow would write back comments and XMP it found
@@ -88,14 +88,3 @@ def _save(im, target, out, options, transparency, lossless, limits) -> None:
         im = im.convert("RGBA" if alpha else "RGB")
         quality = {} if lossless else {"quality": limits.webp_quality}
         im.save(out, "WEBP", lossless=lossless, **quality, **options)
-
-
-def _icc(icc: bytes | None) -> bytes | None:
-    """The ICC profile (colours stay right), only if it is one: a payload can hide there."""
-    if not icc or len(icc) > MAX_ICC_BYTES:
-        return None
-    try:
-        ImageCms.ImageCmsProfile(io.BytesIO(icc))
-    except (OSError, ValueError, TypeError):
-        return None
-    return icc

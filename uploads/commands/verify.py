@@ -54,7 +54,7 @@ def verify(urls, strict, allow_empty, as_json, show_progress):
     store = storage()
     limits = current_app.extensions["uploads.limits"]
     entries = list(store.walk())
-    refuse_empty(len(entries), allow_empty, as_json, "verify")
+    refuse_empty([e.key for e in entries], allow_empty, as_json, "verify")
     errors, warnings = [], []
     for found in store.audit():  # what only the backend can judge: modes, links, ...
         (errors if found.error else warnings).append((found.key, found.problem))

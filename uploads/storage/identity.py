@@ -70,8 +70,9 @@ def claim(store, expected: str = "") -> Volume:
         found, files = store.read_id(), count(store)
     except (StorageUnavailable, OSError) as exc:
         raise ConfigError(f"{where} cannot be read: {getattr(exc, 'detail', exc)}") from exc
-    if found == "":
-        raise ConfigError(f"{where}: its volume id file is empty; remove it, then {HINT}")
+    if found is not None and not _is_id(found):
+        shown = "empty" if found == "" else "not an id this app writes (a UUID)"
+        raise ConfigError(f"{where}: its volume id file is {shown}; remove it, then {HINT}")
     if found is None and not expected:
         new = str(uuid.uuid4())
         try:
@@ -81,6 +82,13 @@ def claim(store, expected: str = "") -> Volume:
     if expected and found != expected:
         raise ConfigError(_refusal(where, found, expected, files))
     return Volume(store, found, files)
+
+
+def _is_id(text: str) -> bool:
+    try:
+        return str(uuid.UUID(text)) == text
+    except ValueError:
+        return False
 
 
 def _refusal(where: str, found: str | None, expected: str, files: int) -> str:

@@ -119,13 +119,19 @@ class LocalStorage(Storage):
         return f"storage root {self.root}"
 
     def read_id(self):
+        """Read only from a regular file of the root itself: not through a link (another
+        volume's id would be borrowed) nor from a FIFO or device (the start would hang)."""
+        path = os.path.join(self.root, ID_NAME)
         try:
-            with open(os.path.join(self.root, ID_NAME), "rb") as f:
-                return f.read(ID_MAX).decode("utf-8", "replace").strip()
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
         except FileNotFoundError:
             return None
         except OSError as exc:
             raise StorageUnavailable(f"{ID_NAME}: {exc.strerror or exc}") from exc
+        with os.fdopen(fd, "rb") as f:
+            if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+                raise StorageUnavailable(f"{ID_NAME} is not a regular file")
+            return f.read(ID_MAX).decode("utf-8", "replace").strip()
 
     def write_id(self, volume_id):
         return self._write(os.path.join(self.root, ID_NAME), f"{volume_id}\n".encode())
