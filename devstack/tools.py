@@ -5,6 +5,7 @@ Public so that nobody reaches into another package's private names for them.
 """
 
 import os
+import random
 import shutil
 import socket
 import stat
@@ -13,12 +14,28 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+# Below the kernel's ephemeral range (32768 and up), and below SeaweedFS's picks (20000-32000):
+# a port the kernel hands out (bind to 0) is one it may also give an outgoing connection as its
+# source port before our server binds it, and a busy test run makes thousands of those.
+PORT_RANGE = (10000, 19999)
+_given: set[int] = set()
+
 
 def free_port() -> int:
-    """A loopback port nothing listens on now (the caller binds it soon after)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    """A loopback port nothing listens on now (the caller binds it soon after), never one this
+    process handed out before."""
+    for _ in range(500):
+        port = random.randint(*PORT_RANGE)  # noqa: S311 (not a secret)
+        if port in _given:
+            continue
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _given.add(port)
+        return port
+    raise RuntimeError(f"no free loopback port in {PORT_RANGE[0]}-{PORT_RANGE[1]}")
 
 
 def port_in_use(port: int) -> bool:
