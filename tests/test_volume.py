@@ -200,3 +200,29 @@ def test_a_store_that_cannot_be_listed_is_one_line(backend, monkeypatch):
     monkeypatch.setattr(type(store), "walk", broken)
     with pytest.raises(ConfigError, match=r"cannot be read: \[Errno 13\] Permission denied"):
         create_app(settings)
+
+
+def test_a_slow_count_is_made_again_less_often(backend, monkeypatch):
+    """A count that took long (a bucket of 10^6 keys) waits COST_FACTOR times that long before
+    the next, so replicas and workers do not keep listing the whole store."""
+    settings, store, _ = backend
+    volume = create_app(settings).extensions["uploads.volume"]
+    volume.refresh = 0
+    real_walk = type(store).walk
+    walks = []
+
+    def slow(self, *args):
+        walks.append(1)
+        time.sleep(0.2)
+        return real_walk(self, *args)
+
+    monkeypatch.setattr(type(store), "walk", slow)
+    volume.files  # noqa: B018 (the property starts a recount)
+    deadline = time.monotonic() + 10
+    while (volume._counting or not walks) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert walks == [1]
+    for _ in range(10):  # well within 30 x 0.2 s
+        volume.files  # noqa: B018
+        time.sleep(0.05)
+    assert walks == [1]

@@ -13,7 +13,9 @@ changed project name or `UPLOADS_VOLUME` gives, and starting on it was the incid
 volume on purpose starts once without the setting, which writes its id.
 
 The number of files is counted at start, and again in the background when a probe finds the
-count older than REFRESH_SECONDS: /readyz never waits for a walk, and lags by up to that long.
+count older than REFRESH_SECONDS, or COST_FACTOR times the last count's duration if that is
+longer: /readyz never waits for a walk, and a large bucket (a listing of 10^6 keys takes tens of
+seconds) is not listed again every minute by every worker of every replica.
 """
 
 import logging
@@ -25,6 +27,7 @@ from ..errors import StorageFull, StorageUnavailable
 from ..settings import ConfigError
 
 REFRESH_SECONDS = 60.0
+COST_FACTOR = 30  # a count may take at most 1/30 of the store's time
 SETTING = "UPLOADS_VOLUME_ID"
 HINT = f"start once with {SETTING} empty, which writes an id, then set it to that id"
 log = logging.getLogger(__name__)
@@ -37,18 +40,21 @@ class Volume:
                  refresh: float = REFRESH_SECONDS):
         self.store, self.id, self.refresh = store, volume_id, refresh
         self._files, self._counted, self._counting = files, time.monotonic(), False
+        self._took = 0.0  # how long the last count took
         self._lock = threading.Lock()
 
     @property
     def files(self) -> int:
         """The last count; a stale one starts a recount in the background (one at a time)."""
         with self._lock:
-            if not self._counting and time.monotonic() - self._counted > self.refresh:
+            wait = max(self.refresh, COST_FACTOR * self._took)
+            if not self._counting and time.monotonic() - self._counted > wait:
                 self._counting = True
                 threading.Thread(target=self._recount, name="uploads-count", daemon=True).start()
         return self._files
 
     def _recount(self) -> None:
+        started = time.monotonic()
         try:
             self._files = count(self.store)
         except Exception as exc:  # a store that fails: /readyz reports that itself
@@ -56,6 +62,7 @@ class Volume:
         finally:
             with self._lock:
                 self._counted, self._counting = time.monotonic(), False
+                self._took = self._counted - started
 
 
 def count(store) -> int:
