@@ -129,3 +129,31 @@ def test_after_a_migration_every_url_answers_200_with_the_same_bytes(make_stack)
     for path, data in before.items():
         answer = requests.get(s3.url + path, timeout=10)
         assert answer.status_code == 200 and answer.content == data
+
+
+def test_a_key_the_bucket_lacks_is_served_from_the_volume_as_in_local_mode(s3_stack):
+    """While a volume is moved into the bucket, a file not copied yet is still served (from
+    the server's root, read-only), with the volume's headers; a file in neither is the JSON
+    404, and a refused name never reaches the volume."""
+    data = upload(s3_stack.url).json()["data"]
+    in_bucket = requests.get(data["url"], timeout=10)
+    path = "/i/p/2020/01/avatar_1577836800000_volume.jpg"
+    target = s3_stack.root / path.lstrip("/")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_bytes(in_bucket.content)
+    answer = requests.get(s3_stack.url + path, timeout=10)
+    assert answer.status_code == 200 and answer.content == in_bucket.content
+    for header in ("Content-Type", "Cache-Control", "X-Content-Type-Options",
+                   "Content-Security-Policy", "Cross-Origin-Resource-Policy"):
+        assert answer.headers[header] == in_bucket.headers[header], header
+    ranged = requests.get(s3_stack.url + path, headers={"Range": "bytes=0-9"}, timeout=10)
+    assert ranged.status_code == 206 and ranged.headers["Cache-Control"] == "no-store"
+    assert_json_error(requests.get(s3_stack.url + path.replace("volume", "absent"),
+                                   timeout=10), 404, "not_found")
+    (s3_stack.root / "i/p/2020/01/.hidden.jpg").write_bytes(in_bucket.content)
+    assert_json_error(requests.get(s3_stack.url + "/i/p/2020/01/.hidden.jpg", timeout=10),
+                      404, "not_found")
+    link = s3_stack.root / "i/p/2020/01/avatar_1577836800000_linked.jpg"
+    link.symlink_to(target)
+    assert_json_error(requests.get(s3_stack.url + "/i/p/2020/01/avatar_1577836800000_linked.jpg",
+                                   timeout=10), 404, "not_found")
