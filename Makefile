@@ -10,7 +10,7 @@ RUN_STAMP := $(VENV)/.run-installed
 DEV_STAMP := $(VENV)/.dev-installed
 
 .PHONY: venv dev run test lint check pytest browser-deps e2e-docker bench readme clean \
-	persistence-check
+	persistence-check rolling-upgrade
 
 # devstack/venv.sh checks for Python 3.11 or later first, and makes the venv again when the one
 # there was made by an older Python or not finished.
@@ -42,6 +42,7 @@ lint: dev
 check: dev
 	$(BIN)/python -m devstack.check
 	UPLOADS_AUTH=none UPLOADS_PUBLIC_BASE_URL=https://example.com $(wildcard $(VENV)/lib/python3*/site-packages/compose/docker-compose) -f docker-compose.traefik.yml --env-file /dev/null config --quiet
+	UPLOADS_AUTH=none UPLOADS_PUBLIC_BASE_URL=https://example.com $(wildcard $(VENV)/lib/python3*/site-packages/compose/docker-compose) -f docker-compose.traefik.yml -f docker-compose.s3.yml --env-file /dev/null config --quiet
 
 pytest: dev browser-deps
 	$(BIN)/pytest
@@ -68,6 +69,12 @@ e2e-docker: dev
 persistence-check:
 	@$(PYTHON) devstack/persistence.py $(if $(URL),--url "$(URL)") \
 	  $(foreach url,$(EXISTING),--existing "$(url)") $(if $(COMPOSE),--compose "$(COMPOSE)")
+
+## rolling-upgrade: on a scale-out deployment (docker-compose.s3.yml, from its folder), replace
+## the app replicas one at a time with the current image and settings, so that uploads go on
+## (docs/deploy.md, "Scale out"). COMPOSE="docker compose -f ..." for other files.
+rolling-upgrade:
+	@$(PYTHON) devstack/rolling.py $(if $(COMPOSE),--compose "$(COMPOSE)")
 
 ## bench: serving, uploading, memory and scale benchmarks on loopback (a few minutes;
 ## BENCH_QUICK=1 for under a minute); prints one table, see docs/performance.md

@@ -41,6 +41,7 @@ VARIANTS = (
      "UPLOADS_TRUSTED_PROXIES": "10.0.0.0/8, 192.168.1.7", "UPLOADS_TRUSTED_HOPS": "2",
      "UPLOADS_CORS_ORIGINS": "https://app.example.com,http://127.0.0.1:3000",
      "UPLOADS_LANGUAGE": "en"},
+    {"UPLOADS_APP_REPLICAS": "2"},  # docker-compose.s3.yml's edge: replicas behind one name
 )
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
@@ -195,6 +196,12 @@ def main() -> int:
         (container / "errors.conf").write_text(configs.NGINX_ERRORS.read_text())
         (container / "images-local.conf").write_text(configs.NGINX_IMAGES["local"].read_text())
         check_nginx(container / "nginx.conf", work, "nginx/nginx.conf (container)")
+        # The scale-out file's config: the same, with the store (its cache in our folder).
+        text = (configs.REPO / "nginx" / "nginx-s3.conf").read_text()
+        (container / "nginx-s3.conf").write_text(
+            text.replace(" /tmp/", f" {work}/").replace(" /cache ", f" {work}/cache "))
+        (container / "images-s3.conf").write_text(configs.NGINX_IMAGES["s3"].read_text())
+        check_nginx(container / "nginx-s3.conf", work, "nginx/nginx-s3.conf (container, S3)")
         local = work / "nginx.conf"
         local.write_text(configs.nginx_main(free_port(), work / "root", work))
         check_nginx(local, work, "the local stack's main config + nginx/locations.conf")

@@ -48,6 +48,8 @@ PAGES = (
     Page("500", 500, "internal_error"),
     Page("502", 502, "service_unavailable", headers={"Retry-After": "5"}),
     Page("503", 503, "busy", headers={"Retry-After": "5"}),
+    # Scale-out: no app replica ready, or one's own 503 (traefik/dynamic/uploads.yml).
+    Page("503-unavailable", 503, "service_unavailable", headers={"Retry-After": "5"}),
 )
 
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Build local stand-ins for the public images that docker-compose.traefik.yml and the backup
-# commands name, for machines that reach no image registry.
+# Build local stand-ins for the public images that docker-compose.traefik.yml, docker-compose.s3.yml
+# and the backup commands name, for machines that reach no image registry.
 #
 # An image already present under one of these names and not built here (a real pull) is kept
 # as it is. A stand-in is rebuilt only when its inputs change (their hash is a label), and the
@@ -20,6 +20,9 @@ TRAEFIK_IMAGE=$(compose_image traefik)
 NGINX_IMAGE=$(compose_image nginx)
 [ -n "$TRAEFIK_IMAGE" ] && [ -n "$NGINX_IMAGE" ] \
     || { echo "standins: no traefik or nginx image in docker-compose.traefik.yml" >&2; exit 1; }
+SEAWEEDFS_IMAGE=$(sed -n 's/^ *image: *\(chrislusf\/seaweedfs:[^ ]*\) *$/\1/p' "$ROOT/docker-compose.s3.yml")
+[ -n "$SEAWEEDFS_IMAGE" ] \
+    || { echo "standins: no seaweedfs image in docker-compose.s3.yml" >&2; exit 1; }
 PYTHON_IMAGE=python:3.12-slim-bookworm
 ALPINE_IMAGE=alpine:latest
 
@@ -75,6 +78,15 @@ nginx() {
     build "$NGINX_IMAGE" "$ctx"
 }
 
+seaweedfs() {
+    local ctx=$WORK/seaweedfs
+    mkdir -p "$ctx"
+    cp "$HERE"/seaweedfs/* "$ctx/"
+    cp /bin/busybox "$ctx/busybox"
+    cp "$VENV/bin/weed" "$ctx/weed"
+    build "$SEAWEEDFS_IMAGE" "$ctx"
+}
+
 # The Debian root filesystem, debootstrapped once and cached.
 rootfs() {
     local tar=$CACHE/bookworm-python3-v1.tar dir
@@ -105,6 +117,6 @@ python() {
     build "$PYTHON_IMAGE" "$ctx"
 }
 
-for image in "${@:-traefik nginx python alpine}"; do
+for image in "${@:-traefik nginx seaweedfs python alpine}"; do
     for one in $image; do "$one"; done
 done

@@ -13,8 +13,12 @@ from devstack.images import encode, pad_png, photo
 
 REPO = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = REPO / "docker-compose.traefik.yml"
+S3_FILE = REPO / "docker-compose.s3.yml"
 PROJECT = "uploads-e2e"
 OTHER_PROJECT = f"{PROJECT}-other"  # the same compose file under another project name
+S3_PROJECT = f"{PROJECT}-s3"  # the scale-out deployment (both files)
+MOVE_PROJECT = f"{PROJECT}-move"  # a single-host deployment moved to the scale-out one
+PROJECTS = (PROJECT, OTHER_PROJECT, S3_PROJECT, MOVE_PROJECT)
 # Never the default `uploads_data`: that may be a real deployment's on this engine.
 VOLUME = f"{PROJECT}_data"
 APP_IMAGE = "uploads-e2e-app:test"
@@ -33,7 +37,9 @@ def run(*args, check=True, timeout=600, **kwargs):
 class Deployment:
     """`docker compose` on the project's compose file, with this run's project and .env file."""
 
-    def __init__(self, workdir: Path, port: int):
+    def __init__(self, workdir: Path, port: int, project: str = PROJECT, **settings):
+        self.project = project
+        self.files = [COMPOSE_FILE]
         self.port = port
         self.base = f"http://127.0.0.1:{port}"
         self.env_file = workdir / "e2e.env"
@@ -44,28 +50,39 @@ class Deployment:
             "UPLOADS_APP_IMAGE": APP_IMAGE,
             "UPLOADS_RATE_LIMIT": "0",
             "UPLOADS_LANGUAGE": "en",
-            "UPLOADS_VOLUME": VOLUME,
+            "UPLOADS_VOLUME": VOLUME if project == PROJECT else f"{project}_data",
+            **settings,
         }
         self.write_env()
+
+    def scale_out(self, replicas: int = 2):
+        """From here on, the scale-out deployment: both files, SeaweedFS, `replicas` apps."""
+        self.files = [COMPOSE_FILE, S3_FILE]
+        self.write_env(UPLOADS_S3_ACCESS_KEY_ID=f"E2E{self.project.upper().replace('-', '')}",
+                       UPLOADS_S3_SECRET_ACCESS_KEY="e2e-secret-" + "x" * 32,
+                       UPLOADS_SEAWEEDFS_VOLUME=f"{self.project}_seaweedfs",
+                       UPLOADS_S3_CACHE_VOLUME=f"{self.project}_s3_cache",
+                       UPLOADS_APP_REPLICAS=str(replicas))
 
     def write_env(self, **changes):
         self.settings.update(changes)
         self.settings = {k: v for k, v in self.settings.items() if v is not None}
         self.env_file.write_text("".join(f"{k}={v}\n" for k, v in self.settings.items()))
 
-    def command(self, project=PROJECT, env_file=None) -> list[str]:
-        """`docker compose` with the project's name, file and env file."""
-        return ["docker", "compose", "-p", project, "-f", str(COMPOSE_FILE),
+    def command(self, project=None, env_file=None) -> list[str]:
+        """`docker compose` with the project's name, files and env file."""
+        files = [arg for path in self.files for arg in ("-f", str(path))]
+        return ["docker", "compose", "-p", project or self.project, *files,
                 "--env-file", str(env_file or self.env_file)]
 
-    def compose(self, *args, check=True, timeout=600, project=PROJECT, **kwargs):
+    def compose(self, *args, check=True, timeout=600, project=None, **kwargs):
         return run(*self.command(project), *args, check=check, timeout=timeout, cwd=REPO,
                    **kwargs)
 
-    def up(self, *args, project=PROJECT):
+    def up(self, *args, project=None):
         self.compose("up", "-d", "--wait", "--wait-timeout", "180", *args, project=project)
 
-    def readyz(self, project=PROJECT) -> dict:
+    def readyz(self, project=None) -> dict:
         """The app's /readyz, read inside its container (it is not routed by the edge)."""
         read = ("import sys, urllib.request; sys.stdout.write(urllib.request.urlopen("
                 "'http://127.0.0.1:8000/readyz', timeout=5).read().decode())")
@@ -106,14 +123,14 @@ def remove_leftovers():
     """Containers, networks and volumes of these projects, from this run or a crashed one (the
     volumes a test makes by hand carry the project's label too)."""
     for kind in ("container", "network", "volume"):
-        for project in (PROJECT, OTHER_PROJECT):
+        for project in PROJECTS:
             ids = run("docker", kind, "ls", "-aq" if kind == "container" else "-q", "--filter",
                       f"label=com.docker.compose.project={project}").stdout.split()
             if ids:
                 run("docker", kind, "rm", *(["-f"] if kind != "network" else []), *ids,
                     check=False)
     names = [n for n in run("docker", "volume", "ls", "-q").stdout.split()
-             if n.startswith(f"{PROJECT}_")]
+             if n.startswith(tuple(f"{project}_" for project in PROJECTS))]
     if names:
         run("docker", "volume", "rm", "-f", *names, check=False)
 
