@@ -1,14 +1,17 @@
 """Helpers of the real-engine tier: commands, the compose project, polling."""
 
 import json
+import os
 import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import compose
 import requests
 from PIL import Image
 
+from devstack.client import clean_env
 from devstack.images import encode, pad_png, photo
 
 REPO = Path(__file__).resolve().parents[2]
@@ -23,6 +26,16 @@ PROJECTS = (PROJECT, OTHER_PROJECT, S3_PROJECT, MOVE_PROJECT)
 VOLUME = f"{PROJECT}_data"
 APP_IMAGE = "uploads-e2e-app:test"
 MAX_BYTES = 5 * 1024 * 1024  # the compose file's default UPLOADS_MAX_BYTES
+
+
+def compose_config(files, settings: dict, *args, env_file=os.devnull):
+    """`docker compose ... config` by the real Go binary (no engine needed), with `settings` as
+    the only UPLOADS_/COMPOSE_ variables."""
+    binary = Path(compose.__file__).parent / "docker-compose"
+    paths = [arg for path in files for arg in ("-f", str(path))]
+    return subprocess.run([str(binary), *paths, "--env-file", str(env_file), "config", *args],
+                          env={**clean_env(("COMPOSE_",)), **settings}, capture_output=True,
+                          text=True, timeout=60, cwd=REPO)
 
 
 def run(*args, check=True, timeout=600, **kwargs):

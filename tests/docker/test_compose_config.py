@@ -13,7 +13,7 @@ from pathlib import Path
 
 import compose
 import pytest
-from harness import COMPOSE_FILE, REPO
+from harness import COMPOSE_FILE, REPO, compose_config
 
 from devstack import free_port, nginx_binary
 from devstack.client import clean_env
@@ -30,10 +30,7 @@ REQUIRED = ("AUTH", "PUBLIC_BASE_URL")
 
 
 def config(settings, *args, env_file=os.devnull):
-    env = clean_env(("COMPOSE_",))
-    return subprocess.run([str(BINARY), "-f", str(COMPOSE_FILE), "--env-file", str(env_file),
-                           "config", *args], env={**env, **settings}, capture_output=True,
-                          text=True, timeout=60, cwd=REPO)
+    return compose_config([COMPOSE_FILE], settings, *args, env_file=env_file)
 
 
 @pytest.fixture(scope="module")

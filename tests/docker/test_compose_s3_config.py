@@ -3,30 +3,22 @@ pinned, hardened and unreachable from outside, the replicas, nginx's S3 config k
 the volume's, and the start script's refusals."""
 
 import json
-import os
 import re
 import subprocess
-from pathlib import Path
 
-import compose
 import pytest
-from harness import COMPOSE_FILE, REPO, S3_FILE
+from harness import COMPOSE_FILE, REPO, S3_FILE, compose_config
 
-from devstack.client import clean_env
 from devstack.tools import venv_tool
 from uploads.settings import SETTINGS as APP_SETTINGS
 
-BINARY = Path(compose.__file__).parent / "docker-compose"
 SETTINGS = {"UPLOADS_AUTH": "none", "UPLOADS_PUBLIC_BASE_URL": "https://example.com",
             "UPLOADS_S3_ACCESS_KEY_ID": "E2EKEY", "UPLOADS_S3_SECRET_ACCESS_KEY": "s" * 40}
 START = REPO / "seaweedfs" / "start.sh"
 
 
 def config(settings, *args):
-    return subprocess.run([str(BINARY), "-f", str(COMPOSE_FILE), "-f", str(S3_FILE),
-                           "--env-file", os.devnull, "config", *args],
-                          env={**clean_env(("COMPOSE_",)), **settings}, capture_output=True,
-                          text=True, timeout=60, cwd=REPO)
+    return compose_config([COMPOSE_FILE, S3_FILE], settings, *args)
 
 
 @pytest.fixture(scope="module")
@@ -84,10 +76,7 @@ def test_replicas_and_their_store_come_from_the_settings(project):
 
 
 def test_the_base_file_alone_is_unchanged_by_the_scale_out_file():
-    base = subprocess.run([str(BINARY), "-f", str(COMPOSE_FILE), "--env-file", os.devnull,
-                           "config", "--format", "json"],
-                          env={**clean_env(("COMPOSE_",)), **SETTINGS}, capture_output=True,
-                          text=True, timeout=60, cwd=REPO)
+    base = compose_config([COMPOSE_FILE], SETTINGS, "--format", "json")
     services = json.loads(base.stdout)["services"]
     assert sorted(services) == ["app", "static", "traefik"]
     assert services["app"]["environment"]["UPLOADS_STORAGE"] == "local"

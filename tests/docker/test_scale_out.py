@@ -204,10 +204,14 @@ def test_a_replica_stopped_restarted_or_upgraded_one_at_a_time_loses_nothing(sta
 def test_the_store_down_uploads_get_503_and_reads_come_from_the_cache(stack):
     stack.compose("stop", "seaweedfs")
     try:
+        time.sleep(4)  # the edge's health check (every 2 s) sees no replica ready
+
         def refused():
             answer = stack.post("down.png", small_image(3)[1])
             return answer if answer.status_code == 503 else None
+        started = time.monotonic()
         answer = wait_until(refused, 30)
+        print(f"store down: uploads refused after {time.monotonic() - started:.1f} s")
         assert answer is not None, "uploads were still accepted with the store down"
         assert answer.headers["Retry-After"] == "5"
         assert answer.json()["code"] == "service_unavailable"
@@ -241,12 +245,16 @@ def test_seaweedfs_restarted_recreated_or_on_a_new_address_keeps_every_file(stac
         # A new file is never cached: nginx must reach the store, at its new address too.
         path = stack.upload(*small_image(200 + len(ALL)))["path"]
         started = time.monotonic()
-        answer = wait_until(lambda: (lambda a: a if a.status_code == 200 else None)(
-            stack.get(path)), 15, 0.2)
+        answer = wait_until(lambda path=path: served(stack, path), 15, 0.2)
         print(f"seaweedfs {step}: a new file served after {time.monotonic() - started:.1f} s")
         assert answer is not None, step
         ALL[path] = answer.content
         assert_all_served(stack)
+
+
+def served(stack, path: str):
+    answer = stack.get(path)
+    return answer if answer.status_code == 200 else None
 
 
 def address(stack, network: str) -> str:
@@ -255,11 +263,15 @@ def address(stack, network: str) -> str:
     return run("docker", "inspect", "-f", template, container).stdout.strip()
 
 
-def test_the_whole_stack_down_up_and_recreated_keeps_every_file(stack):
-    stack.compose("down", "--timeout", "30")
-    stack.up()
+def test_the_whole_stack_restarted_recreated_and_down_up_keeps_every_file(stack):
+    stack.compose("restart")
+    assert healthy(replicas(stack)[0]) and healthy(replicas(stack)[-1])
+    assert wait_until(lambda: stack.get(next(iter(ALL))).status_code == 200, 30)
     assert_all_served(stack)
     stack.up("--force-recreate")
+    assert_all_served(stack)
+    stack.compose("down", "--timeout", "30")
+    stack.up()
     assert_all_served(stack)
     volumes = run("docker", "volume", "ls", "-q").stdout.split()
     assert {f"{S3_PROJECT}_seaweedfs", f"{S3_PROJECT}_s3_cache", f"{S3_PROJECT}_data"} <= \

@@ -24,11 +24,12 @@ class Traffic:
     lists (what, status or error, detail) for every other answer."""
 
     def __init__(self, base: str, uploaders: int = 0, readers: dict | None = None,
-                 limit: int = 10_000):
+                 limit: int = 10_000, pause: float = 0.2):
         self.base = base
         self.uploaders = uploaders
         self.readers = dict(readers or {})  # path -> bytes expected
         self.limit = limit
+        self.pause = pause  # between one uploader's uploads: steady load, a bounded count
         self.stored: dict[str, bytes] = {}
         self.failures: list[tuple] = []
         self.counts: collections.Counter = collections.Counter()
@@ -88,6 +89,7 @@ class Traffic:
             content = self._read_own(session, path)
             with self._lock:
                 self.stored[path] = content
+            self._stop.wait(self.pause)
 
     def _read_own(self, session, path) -> bytes | None:
         """The bytes of a path just answered 201; a failed read is recorded and tried again
