@@ -9,8 +9,8 @@ PIP := $(BIN)/python -m pip install --quiet --disable-pip-version-check
 RUN_STAMP := $(VENV)/.run-installed
 DEV_STAMP := $(VENV)/.dev-installed
 
-.PHONY: venv dev run test lint check pytest browser-deps e2e-docker bench readme clean \
-	persistence-check rolling-upgrade
+.PHONY: venv dev run test lint check pytest browser-deps docker-engine e2e-docker bench readme \
+	clean persistence-check rolling-upgrade
 
 # devstack/venv.sh checks for Python 3.11 or later first, and makes the venv again when the one
 # there was made by an older Python or not finished.
@@ -32,8 +32,10 @@ dev: $(DEV_STAMP)
 run: $(RUN_STAMP)
 	@$(BIN)/python -m devstack
 
-## test: lint, config checks, unit and stack tests, then the Docker tier
-test: lint check pytest e2e-docker
+## test: lint and config checks, then the unit and stack tests and the Docker tier side by side
+## (what each installs, the browser and the engine, is installed first, one at a time)
+test: lint check browser-deps docker-engine
+	@$(MAKE) --no-print-directory -j2 --output-sync=target pytest e2e-docker
 
 lint: dev
 	$(BIN)/ruff check .
@@ -56,6 +58,11 @@ browser-deps:
 	    --no-install-recommends chromium fonts-dejavu-core >/dev/null \
 	  || echo "browser-deps: installing chromium failed; the browser tests will skip"; \
 	else echo "browser-deps: no /usr/bin/chromium and no root apt-get; the browser tests will skip"; fi
+
+## docker-engine: install and start the Docker engine the Docker tier uses (without one, that
+## tier skips, saying why)
+docker-engine: dev
+	@VENV=$(VENV) bash docker/engine.sh start || echo "docker-engine: no engine; the Docker tier will skip"
 
 ## e2e-docker: the compose deployment against a real Docker engine (skips, saying why, without one)
 e2e-docker: dev

@@ -52,6 +52,11 @@ def test_while_the_store_is_down_cached_images_load_and_others_get_a_json_502(s3
     answer = requests.get(uncached, timeout=30)
     assert_json_error(answer, 502, "service_unavailable")
     assert b"<?xml" not in answer.content
+    # A file still only on the volume (a move into the bucket not finished) is served anyway.
+    path = "/i/p/2020/01/avatar_1577836800000_onlyvl.jpg"
+    (s3_stack.root / "i/p/2020/01").mkdir(parents=True)
+    (s3_stack.root / path.lstrip("/")).write_bytes(requests.get(cached, timeout=10).content)
+    assert served(s3_stack.url + path) == 200
 
 
 @pytest.mark.parametrize("condition, status, code", [
