@@ -79,6 +79,26 @@ def on_starting(server):
     metrics.start_fresh()
 
 
+def post_worker_init(worker):
+    """A stopping worker stops accepting, then finishes what it holds; gunicorn closes the
+    listening socket only when its last worker exits, so until then the kernel still queues new
+    connections, and resets them at that exit, after the edge has sent its request and can no
+    longer send it elsewhere (a 502 during a restart or rolling upgrade). Each worker closes its
+    copy as soon as it stops accepting: once all have, a new connection is refused, and the edge
+    dials another replica."""
+    stop_accepting = getattr(worker, "set_accept_enabled", None)  # gthread's
+    if stop_accepting is None:
+        return
+
+    def set_accept_enabled(enabled):
+        stop_accepting(enabled)
+        if not enabled and not worker.alive:
+            for listener in worker.sockets:
+                listener.close()
+
+    worker.set_accept_enabled = set_accept_enabled
+
+
 def child_exit(server, worker):
     """A worker killed mid-write (SIGKILL, the OOM killer, its timeout) leaves its temp file
     behind: the master removes the leftovers of dead writers at once, not at the next start.

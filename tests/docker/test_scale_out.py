@@ -190,12 +190,10 @@ def test_a_replica_stopped_restarted_or_upgraded_one_at_a_time_loses_nothing(sta
         rolled = run("python3", str(REPO / "devstack" / "rolling.py"), "--compose",
                      " ".join(stack.command()), timeout=600)
         assert "ok   2 replicas running" in rolled.stdout
-    print("restart, stop, rolling upgrade:", dict(traffic.counts), traffic.failures)
-    # A replica stops taking connections only when its last worker exits: one that reached
-    # its queue in the moments before is reset, after the edge sent it (so not retried).
-    # Measured: 0 to 1 in 1,500-2,600 uploads across four stops. At most one per stop here.
-    assert traffic.counts["upload 502"] <= 4, traffic.failures
-    assert_clean(traffic, allowed={"upload 502"})
+    print("restart, stop, rolling upgrade:", dict(traffic.counts))
+    # A stopping replica refuses new connections at once (gunicorn.conf.py), so the edge dials
+    # another one: nothing fails.
+    assert_clean(traffic)
     after = replicas(stack)
     assert len(after) == 2 and not set(after) & set(first)
     assert_all_served(stack)
