@@ -120,8 +120,9 @@ def healthz():
 @bp.get("/readyz")
 def readyz():
     """Ready: the store takes the largest upload. Also which volume it is and about how many
-    files it holds (counted at start, recounted in the background when a minute old: a probe
-    never waits for a walk), so that an app on the wrong volume shows here, not in 404s."""
+    files it holds (counted at start, recounted in the background when a minute old, longer
+    for a store that takes long to count: a probe never waits for a walk), so that an app on
+    the wrong volume shows here, not in 404s."""
     storage = current_app.extensions["uploads.storage"]
     storage.check_writable()
     free = storage.free_bytes()

@@ -171,6 +171,8 @@ def test_a_replica_killed_in_a_burst_loses_no_accepted_upload(stack):
         time.sleep(8)
     print("replica killed:", dict(traffic.counts))
     assert traffic.counts["upload 502"] <= 3, traffic.failures  # at most one per uploader
+    assert all('"code": "service_unavailable"' in f[2] for f in traffic.failures), \
+        traffic.failures  # the edge's JSON 502
     assert_clean(traffic, allowed={"upload 502"})
     restarts = run("docker", "inspect", "-f", "{{.RestartCount}}", victim).stdout.strip()
     assert restarts == "1"
