@@ -32,9 +32,10 @@ dev: $(DEV_STAMP)
 run: $(RUN_STAMP)
 	@$(BIN)/python -m devstack
 
-## test: lint, config checks, unit and stack tests, then the Docker tier (one after the other:
-## side by side, the two cores were too loaded for the scale-out tests' health checks)
-test: lint check pytest e2e-docker
+## test: lint and config checks, then the unit and stack tests and the Docker tier side by side
+## (what each installs, the browser and the engine, is installed first, one at a time)
+test: lint check browser-deps docker-engine
+	@$(MAKE) --no-print-directory -j2 --output-sync=target pytest e2e-docker
 
 lint: dev
 	$(BIN)/ruff check .

@@ -20,6 +20,7 @@ from werkzeug.wsgi import LimitedStream, get_input_stream
 from . import api, commands, errors, logs, metrics, requestid, settings, storage, transport
 from .admission import Admission
 from .images import Limits
+from .readiness import Readiness
 from .storage import identity
 
 MAX_FORM_PARTS = 8
@@ -87,6 +88,7 @@ def create_app(test_config=None, serving=True):
             extra={"volume_id": volume.id, "files": volume.files})
         app.extensions["uploads.volume"] = volume
     app.extensions["uploads.storage"] = store
+    app.extensions["uploads.readiness"] = Readiness(store)  # what /readyz asks
     Image.MAX_IMAGE_PIXELS = config["MAX_PIXELS"]  # Pillow's own bomb check: the same cap
     Image.init()  # every format plugin loaded once, in gunicorn's master: no worker's first
     # upload pays for the imports (a 2 s first answer was measured without it)

@@ -124,7 +124,7 @@ def readyz():
     for a store that takes long to count: a probe never waits for a walk), so that an app on
     the wrong volume shows here, not in 404s."""
     storage = current_app.extensions["uploads.storage"]
-    storage.check_writable()
+    current_app.extensions["uploads.readiness"].check()
     free = storage.free_bytes()
     # Ready means an upload of the largest size can be stored and still leave the reserve.
     needed = current_app.config["MIN_FREE_BYTES"] + current_app.config["MAX_BYTES"]

@@ -67,3 +67,35 @@ def test_a_hung_store_gets_the_client_a_json_503_before_the_edge_gives_up(weed, 
     assert took < 35, took
     again = upload_to(s3app.test_client(), make_image("JPEG", size=(40, 30)))
     assert again.status_code == 201, again.json
+
+
+def test_readyz_answers_at_once_while_the_store_hangs_then_says_not_ready(weed, s3app,
+                                                                           monkeypatch):
+    """The probe write waits on the hung store in the background: every /readyz answers in
+    well under the edge's 5 s check timeout, ready from the last probe until that probe has
+    had no answer for STALE_AFTER, then 503; ready again soon after the store resumes."""
+    from uploads import readiness
+    monkeypatch.setattr(readiness, "PROBE_EVERY", 0.2)
+    monkeypatch.setattr(readiness, "STALE_AFTER", 2.0)
+    client = s3app.test_client()
+    assert client.get("/readyz").status_code == 200
+    time.sleep(0.3)
+    os.kill(weed.proc.pid, signal.SIGSTOP)
+    try:
+        started, answers = time.monotonic(), []
+        while time.monotonic() - started < 4:
+            asked = time.monotonic()
+            answer = client.get("/readyz")
+            answers.append((round(time.monotonic() - started, 1), answer.status_code,
+                            round(time.monotonic() - asked, 2)))
+            time.sleep(0.1)
+    finally:
+        os.kill(weed.proc.pid, signal.SIGCONT)
+    assert max(took for _, _, took in answers) < 0.5, answers
+    assert answers[0][1] == 200, answers
+    assert all(status == 503 for at, status, _ in answers if at > 2.6), answers
+    assert_json_error(answer, 503, "storage_unavailable")
+    deadline = time.monotonic() + 15
+    while client.get("/readyz").status_code != 200:
+        assert time.monotonic() < deadline, "not ready again 15 s after the store resumed"
+        time.sleep(0.2)

@@ -68,6 +68,8 @@ class Storage(ABC):
     raises StorageUnavailable (StorageFull when out of room), whose `detail` says why.
     """
 
+    remote = False  # across a network: /readyz probes it in the background (readiness.py)
+
     def __init__(self, min_free: int = 0):
         self.min_free = min_free  # the reserve `put` keeps free (UPLOADS_MIN_FREE_BYTES)
 

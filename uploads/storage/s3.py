@@ -31,6 +31,8 @@ BAD_KEYS = {"InvalidAccessKeyId", "SignatureDoesNotMatch", "InvalidToken", "Expi
 
 
 class S3Storage(Storage):
+    remote = True
+
     def __init__(self, bucket: str, endpoint: str = "", region: str = "us-east-1",
                  access_key: str = "", secret_key: str = "", min_free: int = 0):
         super().__init__(min_free)

@@ -1,0 +1,78 @@
+"""Whether the store takes a write, as /readyz tells it, without making the probe wait on it.
+
+A volume on local disk answers a probe write in microseconds, so it is probed on each request.
+A store across the network (S3) is probed in a background thread instead, at most every
+PROBE_EVERY seconds and only while someone asks: /readyz answers from the last result at once.
+A busy store, or a machine short of CPU, then makes probes slow, not the health check: Traefik
+checks the replicas under one name with one check, and a check that timed out on one busy
+replica took every replica out of the service (measured: 15 uploads refused with 503).
+
+The store counts as down when the last probe failed, or when no probe has succeeded for
+STALE_AFTER seconds (a probe hung on an unanswering store): the answer is never older than that.
+"""
+
+import threading
+import time
+
+from .errors import StorageUnavailable
+
+PROBE_EVERY = 2.0  # seconds between two probe writes of one process, at most
+STALE_AFTER = 10.0  # a probe unanswered this long means not ready; an older result is not used
+WAIT = 5.0  # how long /readyz waits for a probe when it has no recent result to give
+
+
+class Readiness:
+    def __init__(self, storage, clock=time.monotonic):
+        self.storage = storage
+        self.clock = clock
+        self.lock = threading.Lock()
+        self.probe = None  # (started, finished event) of the last probe
+        self.result = None  # (finished, failure detail or None) of the last finished probe
+
+    def check(self) -> None:
+        """Raise StorageUnavailable unless the store took a probe write lately."""
+        if not getattr(self.storage, "remote", False):
+            self.storage.check_writable()
+            return
+        started, finished = self._probe_if_due()
+        with self.lock:
+            result = self.result
+        if result is None or self.clock() - result[0] > STALE_AFTER:
+            # The first probe, or the first after a quiet while: wait for it, never past the
+            # point where it would count as unanswered.
+            finished.wait(max(0.0, min(WAIT, started + STALE_AFTER - self.clock())))
+            with self.lock:
+                result = self.result
+        now = self.clock()
+        if not finished.is_set() and now - started > STALE_AFTER:
+            raise StorageUnavailable(f"{self.storage.where()}: a probe write has had no answer "
+                                     f"for {now - started:.0f} s (limit {STALE_AFTER:.0f} s)")
+        if result is None or now - result[0] > STALE_AFTER:
+            raise StorageUnavailable(f"{self.storage.where()}: no answer to a probe write "
+                                     f"within {WAIT:.0f} s")
+        if result[1]:
+            raise StorageUnavailable(result[1])
+
+    def _probe_if_due(self):
+        now = self.clock()
+        with self.lock:
+            if self.probe and (not self.probe[1].is_set() or now - self.probe[0] < PROBE_EVERY):
+                return self.probe
+            self.probe = (now, threading.Event())
+            probe = self.probe
+        threading.Thread(target=self._run, args=(probe[1],), name="uploads-readiness",
+                         daemon=True).start()
+        return probe
+
+    def _run(self, finished):
+        failure = None
+        try:
+            self.storage.check_writable()
+        except StorageUnavailable as exc:
+            failure = exc.detail
+        except Exception as exc:  # noqa: BLE001 - a probe that broke says not ready, and why
+            failure = f"{self.storage.where()}: probe failed: {exc!r}"
+        with self.lock:
+            self.result = (self.clock(), failure)
+        finished.set()
+
