@@ -14,9 +14,11 @@ them, without Docker and without starting the app.
   on the health entry point, the same routes, and /metrics on the metrics entry point.
 """
 
+import importlib.util
 import json
 import os
 import re
+import shutil
 import ssl
 import subprocess
 import sys
@@ -41,7 +43,7 @@ VARIANTS = (
      "UPLOADS_TRUSTED_PROXIES": "10.0.0.0/8, 192.168.1.7", "UPLOADS_TRUSTED_HOPS": "2",
      "UPLOADS_CORS_ORIGINS": "https://app.example.com,http://127.0.0.1:3000",
      "UPLOADS_LANGUAGE": "en"},
-    {"UPLOADS_APP_REPLICAS": "2"},  # docker-compose.s3.yml's edge: replicas behind one name
+    {"UPLOADS_APP_REPLICAS": "2"},  # docker-compose.s3.yml's edge: replicas.yml beside it
 )
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
@@ -58,7 +60,14 @@ def check_traefik(work: Path, overrides: dict) -> None:
     port, dead, metrics = free_port(), free_port(), free_port()
     static = work / "traefik.yml"
     proxies = settings.load(overrides)["TRUSTED_PROXIES"]
-    static.write_text(configs.traefik_static(port, proxies=proxies, metrics_port=metrics))
+    dynamic = None
+    if overrides.get("UPLOADS_APP_REPLICAS"):  # the folder traefik/replicas.py writes
+        dynamic = work / "dynamic"
+        shutil.copytree(configs.TRAEFIK_DYNAMIC, dynamic, dirs_exist_ok=True)
+        (dynamic / "replicas.yml").write_text(
+            _replicas().service(["127.0.0.1", "127.0.0.2"], port=dead))
+    static.write_text(configs.traefik_static(port, proxies=proxies, metrics_port=metrics,
+                                             dynamic=dynamic))
     env = {k: v for k, v in os.environ.items() if not k.startswith(("UPLOADS_", "TRAEFIK_"))}
     env.update(overrides, UPLOADS_APP_URL=f"http://127.0.0.1:{dead}",
                UPLOADS_STATIC_URL=f"http://127.0.0.1:{dead}")
@@ -78,6 +87,15 @@ def check_traefik(work: Path, overrides: dict) -> None:
         raise SystemExit(f"Traefik did not load its config ({overrides or 'defaults'}):\n"
                          + "\n".join(errors or text.splitlines()[-20:]))
     print(f"ok   traefik loads traefik/ ({', '.join(overrides) or 'defaults'}): {answers}")
+
+
+def _replicas():
+    """traefik/replicas.py, which runs in the deployment, not from this package."""
+    spec = importlib.util.spec_from_file_location("replicas", configs.REPO / "traefik" /
+                                                  "replicas.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def _wait_for_routes(proc, url: str, metrics: str):

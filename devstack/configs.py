@@ -31,15 +31,17 @@ def _swap(text: str, old: str, new: str) -> str:
 
 
 def traefik_static(port: int, read_timeout: str = "300s", proxies: tuple[str, ...] = (),
-                   metrics_port: int = 0) -> str:
+                   metrics_port: int = 0, dynamic: Path | None = None) -> str:
     """The container's static config, listening on loopback and reading the repo's routes;
     `proxies` are the peers whose X-Forwarded-For Traefik keeps (UPLOADS_TRUSTED_PROXIES).
     The metrics entry point listens on `metrics_port` (UPLOADS_METRICS_PORT), by default on
-    one the system picks: a caller that never scrapes needs no port of its own."""
+    one the system picks: a caller that never scrapes needs no port of its own. `dynamic`: the
+    folder of routes, if not the repository's."""
     text = TRAEFIK_STATIC.read_text()
     text = _swap(text, 'address: ":8080"', f'address: "127.0.0.1:{port}"')
     text = _swap(text, 'address: ":8083"', f'address: "127.0.0.1:{metrics_port}"')
-    text = _swap(text, "directory: /etc/traefik/dynamic", f"directory: {TRAEFIK_DYNAMIC}")
+    text = _swap(text, "directory: /etc/traefik/dynamic",
+                 f"directory: {dynamic or TRAEFIK_DYNAMIC}")
     text = _swap(text, "readTimeout: 300s", f"readTimeout: {read_timeout}")
     text = _swap(text, "trustedIPs: []", f"trustedIPs: {json.dumps(list(proxies))}")
     return text

@@ -5,8 +5,9 @@ upgrade would refuse uploads for as long as the slowest replica takes to stop an
 replaces them one by one instead: start one replica more from the current image and settings
 (`up -d --no-recreate --scale app=N+1`, waiting until it is healthy), then stop one old replica
 with the service's grace period (gunicorn finishes the uploads it holds) and remove it; then the
-next. Traefik reaches the replicas by one name, so the new ones take uploads as soon as they
-are ready, and one that is stopping refuses new connections, which the edge sends to the next.
+next. The edge lists the replicas from Docker's DNS (traefik/replicas.py, about 3 s for a new
+one to be in its list), so this waits that long before stopping an old one; one that is
+stopping refuses new connections, which the edge sends to another.
 
 Standard library only, like persistence.py: it runs with the server's python3 from the
 deployment's folder. Exits 1 with one line when a step fails (the old replica then keeps
@@ -19,9 +20,11 @@ import argparse
 import shlex
 import subprocess
 import sys
+import time
 
 COMPOSE = "docker compose -f docker-compose.traefik.yml -f docker-compose.s3.yml"
 SERVICE = "app"
+LISTED = 5  # seconds for the edge to list a new replica (1 s lookups, Traefik's 2 s, margin)
 
 
 class Failed(Exception):
@@ -54,6 +57,7 @@ def upgrade(base: list[str], grace: int, wait: int, say=print) -> int:
     for n, container in enumerate(old, 1):
         compose(base, "up", "-d", "--no-deps", "--no-recreate", "--wait", "--wait-timeout",
                 str(wait), "--scale", f"{SERVICE}={count + 1}", SERVICE, timeout=wait + 60)
+        time.sleep(LISTED)
         subprocess.run(["docker", "stop", "-t", str(grace), container], capture_output=True,
                        check=True, timeout=grace + 60)
         subprocess.run(["docker", "rm", container], capture_output=True, check=True)

@@ -35,6 +35,8 @@ key_id=$(secret UPLOADS_S3_ACCESS_KEY_ID "${UPLOADS_S3_ACCESS_KEY_ID:-}" \
     "${UPLOADS_S3_ACCESS_KEY_ID_FILE:-}")
 secret_key=$(secret UPLOADS_S3_SECRET_ACCESS_KEY "${UPLOADS_S3_SECRET_ACCESS_KEY:-}" \
     "${UPLOADS_S3_SECRET_ACCESS_KEY_FILE:-}")
+# A guessable secret opens the bucket to anyone who reaches the store: refuse a short one.
+[ ${#secret_key} -ge 16 ] || die "UPLOADS_S3_SECRET_ACCESS_KEY has ${#secret_key} characters, 16 at least: make one with \`openssl rand -base64 30\`"
 bucket=${UPLOADS_S3_BUCKET:-uploads}
 case $bucket in *[!a-z0-9.-]*|'') die "UPLOADS_S3_BUCKET=$bucket is not a bucket name" ;; esac
 

@@ -1,5 +1,6 @@
 """/readyz asks a store across the network in the background: its answer never waits on a
-slow store, is never older than STALE_AFTER, and costs the store one probe write per
+slow store, turns "not ready" once a probe has had no answer for STALE_AFTER, and costs the
+store one probe write per
 PROBE_EVERY however often it is asked. The real store, hung, is in tests/s3/test_s3_app.py."""
 
 import threading
@@ -112,11 +113,15 @@ def test_the_store_gets_one_probe_per_interval_however_often_asked(store):
     assert store.probes == 2
 
 
-def test_after_a_quiet_while_the_answer_waits_for_a_fresh_probe(store):
+def test_after_a_quiet_while_the_answer_never_waits_and_the_next_is_fresh(store):
     ready = readiness.Readiness(store)
     ready.check()
     store.failure = "s3://bucket: credentials are refused"
-    time.sleep(1.1)  # nobody asked: the last result is too old to give
+    store.delay = 0.3
+    time.sleep(1.1)  # nobody asked meanwhile
+    took, failure = timed(ready.check)  # the last result, and a new probe started
+    assert failure is None and took < 0.05
+    time.sleep(0.4)
     assert timed(ready.check)[1] == store.failure
 
 
@@ -126,3 +131,13 @@ def test_a_local_volume_is_probed_on_every_answer(store):
     for _ in range(3):
         ready.check()
     assert store.probes == 3
+
+
+def test_a_process_that_just_checked_the_store_at_start_answers_at_once(store):
+    """create_app's start-up check wrote to the store a moment ago: a replica restarted under
+    load answers the edge's first check from it instead of waiting for a new probe."""
+    ready = readiness.Readiness(store, checked=True)
+    store.release.clear()
+    took, failure = timed(ready.check)
+    assert failure is None and took < 0.05 and store.probes == 1  # the probe runs meanwhile
+    store.release.set()

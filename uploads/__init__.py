@@ -88,7 +88,7 @@ def create_app(test_config=None, serving=True):
             extra={"volume_id": volume.id, "files": volume.files})
         app.extensions["uploads.volume"] = volume
     app.extensions["uploads.storage"] = store
-    app.extensions["uploads.readiness"] = Readiness(store)  # what /readyz asks
+    app.extensions["uploads.readiness"] = Readiness(store, checked=serving)  # for /readyz
     Image.MAX_IMAGE_PIXELS = config["MAX_PIXELS"]  # Pillow's own bomb check: the same cap
     Image.init()  # every format plugin loaded once, in gunicorn's master: no worker's first
     # upload pays for the imports (a 2 s first answer was measured without it)

@@ -183,7 +183,8 @@ SETTINGS: tuple[Setting, ...] = (
             where="compose"),
     Setting("APP_REPLICAS", "2",
             "Scale-out (`docker-compose.s3.yml`): app replicas behind Traefik, which checks "
-            "them on `/readyz` and retries an upload none took.", whole(1, 64), where="compose"),
+            "each on `/readyz` and retries an upload none took (1 to 64; `edge-replicas` "
+            "refuses others).", whole(1, 64), where="compose"),
     Setting("SEAWEEDFS_VOLUME", "uploads_seaweedfs",
             "Scale-out: name of the volume holding SeaweedFS's data (the images).",
             where="compose"),

@@ -124,12 +124,13 @@ def run_start(tmp_path, **env):
 
 def test_the_start_script_writes_identities_and_turns_off_every_unsafe_default(tmp_path):
     done = run_start(tmp_path, UPLOADS_S3_ACCESS_KEY_ID="AKID1",
-                     UPLOADS_S3_SECRET_ACCESS_KEY="s/k+=", UPLOADS_S3_BUCKET="uploads")
+                     UPLOADS_S3_SECRET_ACCESS_KEY="s/k+=" + "k" * 16, UPLOADS_S3_BUCKET="uploads")
     assert done.returncode == 0, done.stderr
     head, config = done.stdout.split("{", 1)
     identities = json.loads("{" + config)["identities"]
     assert identities[0] == {"name": "anonymous", "actions": ["Read:uploads/i/*"]}
-    assert identities[1]["credentials"] == [{"accessKey": "AKID1", "secretKey": "s/k+="}]
+    assert identities[1]["credentials"] == [{"accessKey": "AKID1",
+                                             "secretKey": "s/k+=" + "k" * 16}]
     for flag in ("-master.telemetry=false", "-webdav=false", "-admin.ui=false",
                  "-s3.port.iceberg=0", "-s3.port.lance=0", "-filer.disableDirListing",
                  "-whiteList=127.0.0.1,@", "-bucket=uploads"):
@@ -140,11 +141,11 @@ def test_the_start_script_writes_identities_and_turns_off_every_unsafe_default(t
 
 def test_the_start_script_reads_secret_files(tmp_path):
     (tmp_path / "id").write_text("AKIDFILE")
-    (tmp_path / "secret").write_text("from-a-file")
+    (tmp_path / "secret").write_text("from-a-file-of-its-own")
     done = run_start(tmp_path, UPLOADS_S3_ACCESS_KEY_ID_FILE=str(tmp_path / "id"),
                      UPLOADS_S3_SECRET_ACCESS_KEY_FILE=str(tmp_path / "secret"))
     assert done.returncode == 0, done.stderr
-    assert '"accessKey": "AKIDFILE", "secretKey": "from-a-file"' in done.stdout
+    assert '"accessKey": "AKIDFILE", "secretKey": "from-a-file-of-its-own"' in done.stdout
 
 
 @pytest.mark.parametrize("env, says", [
@@ -156,11 +157,53 @@ def test_the_start_script_reads_secret_files(tmp_path):
       "UPLOADS_S3_SECRET_ACCESS_KEY": "s"}, "set UPLOADS_S3_ACCESS_KEY_ID or"),
     ({"UPLOADS_S3_ACCESS_KEY_ID_FILE": "/nonexistent", "UPLOADS_S3_SECRET_ACCESS_KEY": "s"},
      "cannot be read"),
-    ({"UPLOADS_S3_ACCESS_KEY_ID": "A", "UPLOADS_S3_SECRET_ACCESS_KEY": "s",
+    ({"UPLOADS_S3_ACCESS_KEY_ID": "A", "UPLOADS_S3_SECRET_ACCESS_KEY": "s" * 16,
       "UPLOADS_S3_BUCKET": "Bad_Name"}, "is not a bucket name"),
+    ({"UPLOADS_S3_ACCESS_KEY_ID": "a", "UPLOADS_S3_SECRET_ACCESS_KEY": "a"},
+     "UPLOADS_S3_SECRET_ACCESS_KEY has 1 characters, 16 at least"),
 ])
 def test_the_start_script_refuses_in_one_line(tmp_path, env, says):
     done = run_start(tmp_path, **env)
     assert done.returncode != 0
     assert says in done.stderr and "args:" not in done.stdout
     assert len(done.stderr.strip().splitlines()) == 1
+
+
+def test_the_edge_reads_the_replica_list_and_nothing_else_writes_it(project):
+    services = project["services"]
+    edge, lister = services["traefik"], services["edge-replicas"]
+    dynamic = [m for m in edge["volumes"] if m["target"] == "/etc/traefik/dynamic"]
+    assert dynamic == [{"type": "volume", "source": "edge_config",
+                        "target": "/etc/traefik/dynamic", "read_only": True, "volume": {}}]
+    assert edge["depends_on"]["edge-replicas"]["condition"] == "service_healthy"
+    writable = {m["target"]: m.get("read_only", False) for m in lister["volumes"]}
+    assert writable == {"/etc/traefik/source": True, "/etc/traefik/dynamic": False}
+    assert lister["environment"]["UPLOADS_APP_REPLICAS"] == "2"
+    assert not lister.get("ports")
+
+
+def replicas_module():
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("replicas", REPO / "traefik" / "replicas.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("raw", ["0", "65", "100", "two", "", "-1"])
+def test_the_replica_count_is_refused_outside_1_to_64(monkeypatch, raw):
+    monkeypatch.setenv("UPLOADS_APP_REPLICAS", raw)
+    with pytest.raises(SystemExit) as refused:
+        replicas_module().wanted()
+    assert "expected a whole number from 1 to 64" in str(refused.value.code)
+
+
+def test_the_replica_list_is_one_server_each_and_replaced_in_one_rename(tmp_path):
+    module = replicas_module()
+    text = module.service(["172.20.0.5", "172.20.0.7"])
+    assert '- url: "http://172.20.0.5:8000"' in text and '- url: "http://172.20.0.7:8000"' in text
+    assert "path: /readyz" in text and "timeout: 5s" in text
+    target = tmp_path / "replicas.yml"
+    assert module.write(str(target), text) and target.read_text() == text
+    assert not module.write(str(target), text)  # unchanged: no rename, no reload
+    assert [p.name for p in tmp_path.iterdir()] == ["replicas.yml"]
