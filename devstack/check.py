@@ -14,7 +14,6 @@ them, without Docker and without starting the app.
   on the health entry point, the same routes, and /metrics on the metrics entry point.
 """
 
-import importlib.util
 import json
 import os
 import re
@@ -65,7 +64,7 @@ def check_traefik(work: Path, overrides: dict) -> None:
         dynamic = work / "dynamic"
         shutil.copytree(configs.TRAEFIK_DYNAMIC, dynamic, dirs_exist_ok=True)
         (dynamic / "replicas.yml").write_text(
-            _replicas().service(["127.0.0.1", "127.0.0.2"], port=dead))
+            configs.replicas_script().service(["127.0.0.1", "127.0.0.2"], port=dead))
     static.write_text(configs.traefik_static(port, proxies=proxies, metrics_port=metrics,
                                              dynamic=dynamic))
     env = {k: v for k, v in os.environ.items() if not k.startswith(("UPLOADS_", "TRAEFIK_"))}
@@ -87,15 +86,6 @@ def check_traefik(work: Path, overrides: dict) -> None:
         raise SystemExit(f"Traefik did not load its config ({overrides or 'defaults'}):\n"
                          + "\n".join(errors or text.splitlines()[-20:]))
     print(f"ok   traefik loads traefik/ ({', '.join(overrides) or 'defaults'}): {answers}")
-
-
-def _replicas():
-    """traefik/replicas.py, which runs in the deployment, not from this package."""
-    spec = importlib.util.spec_from_file_location("replicas", configs.REPO / "traefik" /
-                                                  "replicas.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _wait_for_routes(proc, url: str, metrics: str):

@@ -8,6 +8,7 @@ the container's, and the `/i/` location of the storage: `nginx/images-local.conf
 `nginx/images-s3.conf` with the store's upstream and the cache around it.
 """
 
+import importlib.util
 import json
 import os
 from pathlib import Path
@@ -28,6 +29,14 @@ def _swap(text: str, old: str, new: str) -> str:
     if text.count(old) != 1:
         raise RuntimeError(f"{TRAEFIK_STATIC.name}: expected {old!r} exactly once")
     return text.replace(old, new)
+
+
+def replicas_script():
+    """traefik/replicas.py as a module: it runs in the deployment, not from this package."""
+    spec = importlib.util.spec_from_file_location("replicas", REPO / "traefik" / "replicas.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def traefik_static(port: int, read_timeout: str = "300s", proxies: tuple[str, ...] = (),

@@ -22,7 +22,7 @@ import time
 
 SOURCE = "/etc/traefik/source/dynamic"  # the repository's traefik/dynamic, read-only
 TARGET = "/etc/traefik/dynamic"  # the volume Traefik's file provider watches
-NAME, PORT = os.environ.get("UPLOADS_APP_HOST", "app"), 8000
+NAME, PORT = "app", 8000
 EVERY = 1.0  # seconds between two lookups
 SHORT_AFTER = 60  # seconds of fewer replicas than asked before it is said again
 
@@ -107,7 +107,10 @@ def main() -> None:
     for stale in os.listdir(TARGET):  # files of a removed source would linger otherwise
         if stale != "replicas.yml" and not os.path.exists(os.path.join(SOURCE, stale)):
             path = os.path.join(TARGET, stale)
-            shutil.rmtree(path) if os.path.isdir(path) else os.remove(path)
+            if os.path.isdir(path):
+                shutil.rmtree(path)
+            else:
+                os.remove(path)
     short_since, said = None, 0.0
     while True:
         copy_sources()

@@ -35,7 +35,7 @@ class Readiness:
 
     def check(self) -> None:
         """Raise StorageUnavailable unless the store took a probe write lately."""
-        if not getattr(self.storage, "remote", False):
+        if not self.storage.remote:
             self.storage.check_writable()
             return
         started, finished = self._probe_if_due()

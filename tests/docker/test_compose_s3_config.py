@@ -9,6 +9,7 @@ import subprocess
 import pytest
 from harness import COMPOSE_FILE, REPO, S3_FILE, compose_config
 
+from devstack.configs import replicas_script
 from devstack.tools import venv_tool
 from uploads.settings import SETTINGS as APP_SETTINGS
 
@@ -182,24 +183,16 @@ def test_the_edge_reads_the_replica_list_and_nothing_else_writes_it(project):
     assert not lister.get("ports")
 
 
-def replicas_module():
-    import importlib.util
-    spec = importlib.util.spec_from_file_location("replicas", REPO / "traefik" / "replicas.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.mark.parametrize("raw", ["0", "65", "100", "two", "", "-1"])
 def test_the_replica_count_is_refused_outside_1_to_64(monkeypatch, raw):
     monkeypatch.setenv("UPLOADS_APP_REPLICAS", raw)
     with pytest.raises(SystemExit) as refused:
-        replicas_module().wanted()
+        replicas_script().wanted()
     assert "expected a whole number from 1 to 64" in str(refused.value.code)
 
 
 def test_the_replica_list_is_one_server_each_and_replaced_in_one_rename(tmp_path):
-    module = replicas_module()
+    module = replicas_script()
     text = module.service(["172.20.0.5", "172.20.0.7"])
     assert '- url: "http://172.20.0.5:8000"' in text and '- url: "http://172.20.0.7:8000"' in text
     assert "path: /readyz" in text and "timeout: 5s" in text
