@@ -52,8 +52,8 @@ UNDECODABLE = {
 def test_other_formats_are_415(upload, root, kind):
     response = upload(REFUSED_FORMATS[kind](), filename=f"x.{kind}")
     assert response.status_code == 415, response.json
-    assert response.json == {"success": False, "error": "Format d'image non supporté",
-                             "code": "unsupported_format"}
+    assert response.json == {"success": False, "code": "unsupported_format",
+                             "error": "Format d'image non supporté (acceptés : JPEG, PNG, WebP)"}
     assert stored_files(root) == []
 
 
@@ -145,7 +145,7 @@ def test_malformed_requests_are_400(client, root, make_request, code):
 def test_the_seed_message_for_a_missing_file(client):
     response = client.post("/api/upload/avatar", data={}, content_type="multipart/form-data")
     assert response.status_code == 400
-    assert response.json["error"] == "Aucun fichier fourni"
+    assert response.json["error"].startswith("Aucun fichier fourni ")
 
 
 @pytest.mark.parametrize("filename", ["../../../etc/passwd", "..%2f..%2fapp.py", "a\0b.jpg",
@@ -286,3 +286,28 @@ def test_the_logged_client_ip_follows_the_proxy_settings(root, caplog, settings,
                                       headers={"X-Forwarded-For": forwarded})
     assert response.status_code == 201
     assert [r.ip for r in caplog.records if r.getMessage() == "stored"] == [logged]
+
+
+@pytest.mark.parametrize(("accept", "language", "text"), [
+    (None, "fr", "Format d'image non supporté (acceptés : JPEG, PNG, WebP)"),
+    ("en-US,en;q=0.9", "en", "Unsupported image format (accepted: JPEG, PNG, WebP)"),
+    ("fr-CA,fr;q=0.9,en;q=0.8", "fr", "Format d'image non supporté (acceptés : JPEG, PNG, WebP)"),
+    ("de-DE,de;q=0.9", "fr", "Format d'image non supporté (acceptés : JPEG, PNG, WebP)"),
+])
+def test_errors_answer_in_the_language_the_client_asks_for(upload, accept, language, text):
+    headers = {"Accept-Language": accept} if accept else {}
+    response = upload(b"GIF89a" + bytes(64), filename="x.gif", headers=headers)
+    assert response.status_code == 415
+    assert response.json["error"] == text
+    assert response.headers["Content-Language"] == language
+    assert "Accept-Language" in response.headers["Vary"]
+
+
+def test_the_limits_a_client_can_shrink_to(client):
+    response = client.get("/api/upload/limits", headers={"Accept-Language": "en"})
+    assert response.status_code == 200
+    data = response.json["data"]
+    assert data["max_bytes"] == 5 * 1024 * 1024 and data["max_bytes_text"] == "5MB"
+    assert data["max_side"] == 2048 and data["field"] == "avatar"
+    assert data["content_types"] == ["image/jpeg", "image/png", "image/webp"]
+    assert response.headers["Cache-Control"] == "public, max-age=300"

@@ -1,7 +1,9 @@
 """The HTTP surface: the existing client's upload route and the health probes.
 
 `POST /api/upload/avatar` keeps the old route's contract (multipart field `avatar`, `data.url`
-in the answer) so the web client works unchanged. Everything under `/i/` is a 404 here on
+in the answer) so the web client works unchanged; `GET /api/upload/limits` tells a client what
+an upload may be, so that it can shrink a phone photo before sending it rather than after a
+refusal. Everything under `/i/` is a 404 here on
 purpose: image bytes are nginx's job, and the app must never become a second way to read them.
 """
 
@@ -24,7 +26,9 @@ from .errors import (
     StorageFull,
     TooLarge,
     TooManyFiles,
+    human_bytes,
 )
+from .messages import negotiate
 from .naming import url_path
 from .transport import client_gone
 
@@ -63,6 +67,24 @@ def upload_avatar():
     response.status_code = 201
     response.headers["Location"] = url
     response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.get("/api/upload/limits")
+def upload_limits():
+    """The limits an upload is checked against, as numbers and as the errors word them."""
+    config = current_app.config
+    language = negotiate(request.headers.get("Accept-Language"), config["LANGUAGE"])
+    response = jsonify(success=True, data={
+        "field": "avatar", "max_bytes": config["MAX_BYTES"],
+        "max_bytes_text": human_bytes(config["MAX_BYTES"], language),
+        "max_side": config["MAX_SIDE"],
+        "max_input_side": config["MAX_INPUT_SIDE"], "max_pixels": config["MAX_PIXELS"],
+        "content_types": [content_type for _, content_type in images.FORMATS.values()],
+    })
+    response.headers["Cache-Control"] = "public, max-age=300"
+    response.headers["Content-Language"] = language
+    response.vary.add("Accept-Language")
     return response
 
 

@@ -30,7 +30,7 @@ import logging
 from flask import current_app, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from .messages import message
+from .messages import message, negotiate
 
 log = logging.getLogger(__name__)
 
@@ -147,7 +147,7 @@ def respond(error: UploadsError, status: int | None = None):
         "code": error.code, "status": status, "detail": error.detail or None,
         "ip": request.remote_addr})
     config = current_app.config
-    language = config["LANGUAGE"]
+    language = negotiate(request.headers.get("Accept-Language"), config["LANGUAGE"])
     params = {"limit": human_bytes(config["MAX_BYTES"], language),
               "free": human_bytes(config["MIN_FREE_BYTES"], language), **error.params}
     text = message(error.code, language, **params)
@@ -155,6 +155,8 @@ def respond(error: UploadsError, status: int | None = None):
     response.status_code = status
     response.headers.update(error.headers)
     response.headers["Cache-Control"] = "no-store"
+    response.headers["Content-Language"] = language
+    response.vary.add("Accept-Language")
     return response
 
 

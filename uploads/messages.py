@@ -1,16 +1,21 @@
-"""Messages for people, by error code, in French (the existing client's language) and English.
+"""Messages for people, by error code, in French (the existing client's language) and English,
+and the choice between them for each request.
 
-The first three French messages are the old route's, verbatim, because the web client shows
-them as they are. Every limit is named in the message that enforces it.
+The first three French messages begin with the old route's words, verbatim, because the web
+client shows them as they are; what follows adds what the English says, so that both languages
+carry the same information in the same units. Every limit is named in the message that
+enforces it.
 """
+
+import re
 
 MESSAGES: dict[str, dict[str, str]] = {
     "no_file": {
-        "fr": "Aucun fichier fourni",
+        "fr": "Aucun fichier fourni (envoyez-le dans le champ multipart 'avatar')",
         "en": "No file provided (send it in the multipart field 'avatar')",
     },
     "unsupported_format": {
-        "fr": "Format d'image non supporté",
+        "fr": "Format d'image non supporté (acceptés : JPEG, PNG, WebP)",
         "en": "Unsupported image format (accepted: JPEG, PNG, WebP)",
     },
     "file_too_large": {
@@ -119,6 +124,34 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "Internal server error",
     },
 }
+
+
+LANGUAGES = ("fr", "en")
+_RANGE = re.compile(  # one language range and its weight: "en-GB;q=0.8"
+    r"^\s*([A-Za-z]{1,8}|\*)(?:-[A-Za-z0-9]{1,8})*\s*(?:;\s*q\s*=\s*([01](?:\.\d{0,3})?))?\s*$")
+
+
+def negotiate(header: str | None, default: str) -> str:
+    """The language of LANGUAGES a client's Accept-Language prefers (RFC 9110 12.5.4: by q,
+    then by order; a range of q=0 is refused; `*` means any we speak but those). A client that
+    names none we speak, or sends no header, gets `default` (UPLOADS_LANGUAGE)."""
+    ranges, refused = [], set()
+    for position, item in enumerate((header or "")[:1024].split(",")):
+        found = _RANGE.match(item)
+        if not found:
+            continue
+        tag = found.group(1).lower()
+        weight = float(found.group(2)) if found.group(2) else 1.0
+        if weight > 0:
+            ranges.append((-weight, position, tag))
+        else:
+            refused.add(tag)
+    for _, _, tag in sorted(ranges):
+        if tag in LANGUAGES:
+            return tag
+        if tag == "*":
+            return next((x for x in (default, *LANGUAGES) if x not in refused), default)
+    return default
 
 
 def message(code: str, language: str, **params) -> str:

@@ -77,7 +77,8 @@ SETTINGS: tuple[Setting, ...] = (
             "The id the store must carry (written into it at its first start, logged at each "
             "start, in /readyz): the app refuses another store, or one without an id, even "
             "empty. Empty: any store, and one without an id gets one.", text),
-    Setting("LANGUAGE", "fr", "Language of error messages: `fr` or `en`.", choice("fr", "en")),
+    Setting("LANGUAGE", "fr", "Language of error messages (`fr` or `en`) for clients whose "
+            "Accept-Language names neither.", choice("fr", "en")),
     Setting("MAX_BYTES", str(5 * MIB), "Largest accepted file, in bytes (5 MiB).", whole(1)),
     Setting("MAX_PIXELS", "25000000",
             "Largest accepted image in pixels (width x height); more is a decompression bomb.",

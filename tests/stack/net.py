@@ -65,11 +65,13 @@ def read_all(sock) -> bytes:
     return b"".join(chunks)
 
 
-def push_body(base_url, target, total: int, chunked=False) -> tuple[int, dict, bytes, int]:
+def push_body(base_url, target, total: int, chunked=False,
+              headers: dict | None = None) -> tuple[int, dict, bytes, int]:
     """POST a body of `total` bytes, reading while writing: stop as soon as the server answers.
     Returns the answer and how many body bytes were sent before it came."""
     head = (f"POST {target} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
             "Content-Type: multipart/form-data; boundary=x\r\n")
+    head += "".join(f"{name}: {value}\r\n" for name, value in (headers or {}).items())
     head += "Transfer-Encoding: chunked\r\n" if chunked else f"Content-Length: {total}\r\n"
     piece = b"\0" * 65536
     sent, answer, broken = 0, b"", False
