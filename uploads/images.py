@@ -12,11 +12,11 @@ frame would multiply the decode cost by an attacker-chosen frame count.
 
 import io
 import struct
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from PIL import Image, ImageCms, UnidentifiedImageError
 
-from . import cost, structure
+from . import cost, structure, variants
 from .errors import ImageTooLarge, InvalidImage, UnsupportedFormat
 
 # decoded format -> (extension, content type)
@@ -52,6 +52,8 @@ class Limits:
     webp_quality: int = 85
     image_budget_ms: int = 1000
     image_budget_mb: int = 150
+    variants: tuple[int, ...] = ()  # boxes of the smaller copies (variants.py)
+    variant_quality: int = 75
 
 
 @dataclass(frozen=True)
@@ -61,6 +63,7 @@ class Normalised:
     content_type: str
     width: int
     height: int
+    variants: list = field(default_factory=list)  # variants.Variant, largest first
 
 
 def sniff(head: bytes) -> str | None:
@@ -110,13 +113,19 @@ def normalise(source: bytes | io.BytesIO, limits: Limits) -> Normalised:
     if orientation in TRANSPOSE:
         im = im.transpose(TRANSPOSE[orientation])
     im.info = {}  # Pillow would otherwise write back comments and XMP it found
+    copies = variants.start(im, limits.variants, limits.variant_quality, icc, transparency) \
+        if variants.boxes_for(im.size, limits.variants) else None
     out = io.BytesIO()
     try:
         _encode(im, fmt, out, icc, transparency, limits, lossless)
+        smaller = copies.result() if copies else []
     except DECODE_ERRORS as exc:
         raise InvalidImage(f"{fmt} re-encode: {exc}") from exc
+    finally:
+        if copies:
+            copies.cancel()  # when the main encode failed: not started yet, never started
     ext, content_type = FORMATS[fmt]
-    return Normalised(out.getvalue(), ext, content_type, im.width, im.height)
+    return Normalised(out.getvalue(), ext, content_type, im.width, im.height, smaller)
 
 
 def _scale(im, transparency, max_side: int):
