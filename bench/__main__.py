@@ -96,7 +96,7 @@ def main() -> int:
         with open(made[avatars.SERVED[0].name], "rb") as served:
             s3.compare(plan, served.read(), made["jpeg_1mp"], table)
         step("variants: the cost of writing them, the sizes clients get", started)
-        variants.compare(plan, made["jpeg_1mp"], made["jpeg_12mp"], table)
+        variants.compare(plan, made["jpeg_1mp"], made["jpeg_12mp"], table, SERVER_CORE)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     elapsed = time.monotonic() - started

@@ -11,7 +11,9 @@ frame would multiply the decode cost by an attacker-chosen frame count.
 """
 
 import io
+import os
 import struct
+import tempfile
 from dataclasses import dataclass, field
 
 from PIL import Image, ImageCms, UnidentifiedImageError
@@ -115,9 +117,11 @@ def normalise(source: bytes | io.BytesIO, limits: Limits) -> Normalised:
     im.info = {}  # Pillow would otherwise write back comments and XMP it found
     copies = variants.start(im, limits.variants, limits.variant_quality, icc, transparency) \
         if variants.boxes_for(im.size, limits.variants) else None
-    out = io.BytesIO()
     try:
-        _encode(im, fmt, out, icc, transparency, limits, lossless)
+        with _scratch() as out:
+            _encode(im, fmt, out, icc, transparency, limits, lossless)
+            out.seek(0)
+            encoded = out.read()
         smaller = copies.result() if copies else []
     except DECODE_ERRORS as exc:
         raise InvalidImage(f"{fmt} re-encode: {exc}") from exc
@@ -125,7 +129,16 @@ def normalise(source: bytes | io.BytesIO, limits: Limits) -> Normalised:
         if copies:
             copies.cancel()  # when the main encode failed: not started yet, never started
     ext, content_type = FORMATS[fmt]
-    return Normalised(out.getvalue(), ext, content_type, im.width, im.height, smaller)
+    return Normalised(encoded, ext, content_type, im.width, im.height, smaller)
+
+
+def _scratch():
+    """A file in memory with a descriptor of its own: Pillow encodes into a descriptor with
+    the GIL released (into a BytesIO it holds it throughout), so the variants' thread encodes
+    on another core meanwhile. A temporary file where memfd_create does not exist."""
+    if hasattr(os, "memfd_create"):
+        return os.fdopen(os.memfd_create("uploads-encode", os.MFD_CLOEXEC), "w+b")
+    return tempfile.TemporaryFile()
 
 
 def _scale(im, transparency, max_side: int):

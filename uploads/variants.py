@@ -8,13 +8,14 @@ upscaled), named by the rule in naming.py. nginx serves them like any image, and
 variant URL that has no file with the main file (nginx/images-*.conf).
 
 Cost: each copy is made from the next larger one, by an integer box reduction (cheap) and a
-bilinear step for the rest, then encoded with libwebp's fastest method; the whole set is made
-in a thread while the main file is encoded (both release the GIL), so an upload waits for the
-longer of the two, not their sum (`make bench`, docs/performance.md).
+bilinear step for the rest, then encoded with libwebp's fastest method. The largest copy (most
+of the cost) is made in a worker thread while the main file is encoded, the smaller ones after
+it in the caller's thread (`Making`): the encoders release the GIL, so on two cores an upload
+waits for the longer of the two shares, not their sum (`make bench`, docs/performance.md).
 """
 
 import io
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 from PIL import Image
@@ -46,18 +47,7 @@ def boxes_for(size: tuple[int, int], boxes: tuple[int, ...]) -> tuple[int, ...]:
 def make(im: Image.Image, boxes: tuple[int, ...], quality: int, icc: bytes | None = None,
          transparency=None) -> list[Variant]:
     """One WebP per box smaller than `im`, largest first, each from the one before."""
-    wanted = tuple(sorted(boxes_for(im.size, boxes), reverse=True))
-    if not wanted:
-        return []
-    current = _colour(im, transparency)
-    made = []
-    for box, size in zip(wanted, sizes_for(im.size, wanted), strict=True):
-        current = _fit(current, size)
-        out = io.BytesIO()
-        options = {"icc_profile": icc} if icc else {}
-        current.save(out, "WEBP", quality=quality, method=0, **options)
-        made.append(Variant(box, current.width, current.height, out.getvalue()))
-    return made
+    return Making(im, boxes, quality, icc, transparency, pool=None).result()
 
 
 def sizes_for(size: tuple[int, int], boxes: tuple[int, ...]) -> list[tuple[int, int]]:
@@ -79,9 +69,65 @@ def sizes_for(size: tuple[int, int], boxes: tuple[int, ...]) -> list[tuple[int, 
     return sizes
 
 
-def start(im, boxes, quality, icc=None, transparency=None):
-    """`make` in a worker thread: the caller encodes the main file meanwhile."""
-    return _pool.submit(make, im, boxes, quality, icc, transparency)
+def start(im, boxes, quality, icc=None, transparency=None) -> "Making":
+    """The set, begun in a worker thread: the caller encodes the main file meanwhile."""
+    return Making(im, boxes, quality, icc, transparency, pool=_pool)
+
+
+class Making:
+    """A set of copies in the making, split so that two cores share it: a worker scales the
+    image to the largest copy's size and encodes that copy (most of the cost), while the
+    caller encodes the main file; `result()` then makes the smaller copies from the largest's
+    pixels in the caller's thread and collects the lot, largest first."""
+
+    def __init__(self, im, boxes, quality, icc, transparency, pool):
+        wanted = sorted(boxes_for(im.size, boxes), reverse=True)
+        self._sizes = list(zip(wanted, sizes_for(im.size, wanted), strict=True))
+        self._options = {"quality": quality, "method": 0, **({"icc_profile": icc} if icc else {})}
+        self._scaled: Future = Future()
+        self._largest = None
+        if self._sizes:
+            self._largest = pool.submit(self._make_largest, im, transparency) if pool \
+                else _done(self._make_largest, im, transparency)
+
+    def _make_largest(self, im, transparency) -> Variant:
+        box, size = self._sizes[0]
+        try:
+            scaled = _fit(_colour(im, transparency), size)
+        except BaseException as exc:
+            self._scaled.set_exception(exc)
+            raise
+        self._scaled.set_result(scaled)
+        return self._encode(box, scaled)
+
+    def _encode(self, box: int, im: Image.Image) -> Variant:
+        out = io.BytesIO()  # the WebP encoder releases the GIL either way
+        im.save(out, "WEBP", **self._options)
+        return Variant(box, im.width, im.height, out.getvalue())
+
+    def result(self) -> list[Variant]:
+        if self._largest is None:
+            return []
+        current, smaller = self._scaled.result(), []
+        for box, size in self._sizes[1:]:
+            current = _fit(current, size)
+            smaller.append(self._encode(box, current))
+        return [self._largest.result(), *smaller]
+
+    def cancel(self) -> None:
+        """When the main file failed: a worker that has not started never will."""
+        if self._largest is not None:
+            self._largest.cancel()
+
+
+def _done(fn, *args) -> Future:
+    """`fn(*args)` run here, as a finished Future."""
+    future: Future = Future()
+    try:
+        future.set_result(fn(*args))
+    except BaseException as exc:
+        future.set_exception(exc)
+    return future
 
 
 def _colour(im, transparency):
