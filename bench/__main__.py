@@ -14,7 +14,7 @@ from pathlib import Path
 from devstack import Stack
 from uploads import images, settings
 
-from . import attack, avatars, cost, floor, phases, report, s3, servers
+from . import attack, avatars, cost, floor, phases, report, s3, servers, variants
 
 REPO = Path(__file__).resolve().parent.parent
 LOAD_CORE, SERVER_CORE = 0, 1
@@ -46,7 +46,9 @@ def main() -> int:
     plan = plan_from_env()
     started = time.monotonic()
     servers.pin_self(SERVER_CORE)  # servers started from here inherit the core
-    env = servers.bench_env()
+    # Variants off here: the floors compare the app with Pillow doing the same work; what the
+    # variants add is measured in a phase of its own (bench/variants.py).
+    env = servers.bench_env(VARIANTS="")
     config = settings.load(env)
     limits = images.Limits(config["MAX_PIXELS"], config["MAX_INPUT_SIDE"], config["MAX_SIDE"],
                            config["JPEG_QUALITY"], config["WEBP_QUALITY"],
@@ -93,6 +95,8 @@ def main() -> int:
         step("storage modes: local and S3 (a local SeaweedFS), each on a stack of its own", started)
         with open(made[avatars.SERVED[0].name], "rb") as served:
             s3.compare(plan, served.read(), made["jpeg_1mp"], table)
+        step("variants: the cost of writing them, the sizes clients get", started)
+        variants.compare(plan, made["jpeg_1mp"], made["jpeg_12mp"], table, SERVER_CORE)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     elapsed = time.monotonic() - started

@@ -98,7 +98,8 @@ def create_app(test_config=None, serving=True):
         max_pixels=config["MAX_PIXELS"], max_input_side=config["MAX_INPUT_SIDE"],
         max_side=config["MAX_SIDE"], jpeg_quality=config["JPEG_QUALITY"],
         webp_quality=config["WEBP_QUALITY"], image_budget_ms=config["IMAGE_BUDGET_MS"],
-        image_budget_mb=config["IMAGE_BUDGET_MB"],
+        image_budget_mb=config["IMAGE_BUDGET_MB"], variants=config["VARIANTS"],
+        variant_quality=config["VARIANT_QUALITY"],
     )
 
     errors.register(app)

@@ -14,7 +14,7 @@ import time
 from flask import Blueprint, current_app, jsonify, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from . import images, metrics
+from . import images, metrics, variants
 from .auth import authenticate
 from .errors import (
     ClientGone,
@@ -52,7 +52,8 @@ def upload_avatar():
         image_ms = (time.perf_counter() - decoded) * 1000
     _still_there("before storing")
     key = current_app.extensions["uploads.storage"].put_new(
-        result.ext, result.data, result.content_type)
+        result.ext, result.data, result.content_type,
+        [(v.box, v.data, variants.CONTENT_TYPE) for v in result.variants])
     metrics.stored(len(result.data), time.perf_counter() - started)
     path = url_path(key)
     url = config["PUBLIC_BASE_URL"] + path
@@ -63,6 +64,7 @@ def upload_avatar():
     response = jsonify(success=True, data={
         "url": url, "filename": key.rsplit("/", 1)[1], "path": path, "size": len(result.data),
         "width": result.width, "height": result.height, "content_type": result.content_type,
+        "variants": [v.describe(url) for v in result.variants],
     })
     response.status_code = 201
     response.headers["Location"] = url

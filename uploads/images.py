@@ -11,12 +11,14 @@ frame would multiply the decode cost by an attacker-chosen frame count.
 """
 
 import io
+import os
 import struct
-from dataclasses import dataclass
+import tempfile
+from dataclasses import dataclass, field
 
 from PIL import Image, ImageCms, UnidentifiedImageError
 
-from . import cost, structure
+from . import cost, structure, variants
 from .errors import ImageTooLarge, InvalidImage, UnsupportedFormat
 
 # decoded format -> (extension, content type)
@@ -52,6 +54,8 @@ class Limits:
     webp_quality: int = 85
     image_budget_ms: int = 1000
     image_budget_mb: int = 150
+    variants: tuple[int, ...] = ()  # boxes of the smaller copies (variants.py)
+    variant_quality: int = 75
 
 
 @dataclass(frozen=True)
@@ -61,6 +65,7 @@ class Normalised:
     content_type: str
     width: int
     height: int
+    variants: list = field(default_factory=list)  # variants.Variant, largest first
 
 
 def sniff(head: bytes) -> str | None:
@@ -110,13 +115,30 @@ def normalise(source: bytes | io.BytesIO, limits: Limits) -> Normalised:
     if orientation in TRANSPOSE:
         im = im.transpose(TRANSPOSE[orientation])
     im.info = {}  # Pillow would otherwise write back comments and XMP it found
-    out = io.BytesIO()
+    copies = variants.start(im, limits.variants, limits.variant_quality, icc, transparency) \
+        if variants.boxes_for(im.size, limits.variants) else None
     try:
-        _encode(im, fmt, out, icc, transparency, limits, lossless)
+        with _scratch() as out:
+            _encode(im, fmt, out, icc, transparency, limits, lossless)
+            out.seek(0)
+            encoded = out.read()
+        smaller = copies.result() if copies else []
     except DECODE_ERRORS as exc:
         raise InvalidImage(f"{fmt} re-encode: {exc}") from exc
+    finally:
+        if copies:
+            copies.cancel()  # when the main encode failed: not started yet, never started
     ext, content_type = FORMATS[fmt]
-    return Normalised(out.getvalue(), ext, content_type, im.width, im.height)
+    return Normalised(encoded, ext, content_type, im.width, im.height, smaller)
+
+
+def _scratch():
+    """A file in memory with a descriptor of its own: Pillow encodes into a descriptor with
+    the GIL released (into a BytesIO it holds it throughout), so the variants' thread encodes
+    on another core meanwhile. A temporary file where memfd_create does not exist."""
+    if hasattr(os, "memfd_create"):
+        return os.fdopen(os.memfd_create("uploads-encode", os.MFD_CLOEXEC), "w+b")
+    return tempfile.TemporaryFile()
 
 
 def _scale(im, transparency, max_side: int):

@@ -2,6 +2,10 @@
 
 It is the old route's scheme, kept so that URLs already stored in users' profiles keep their
 shape; the random part comes from `secrets` because names are public and must not be guessed.
+
+A variant (a smaller copy, uploads/variants.py) keeps its main file's stem and replaces the
+extension with `.<box>.webp`: `avatar_…_k3x9qa.jpg` -> `avatar_…_k3x9qa.128.webp`, so a client
+holding only the main URL can build any variant's URL.
 """
 
 import re
@@ -14,9 +18,12 @@ ALPHABET = string.ascii_lowercase + string.digits
 EXTENSIONS = ("jpg", "png", "webp")
 PUBLIC_TOP = "i"  # the one public top folder: every key, URL path and served file is under it
 NAME_RE = re.compile(r"avatar_(\d{13})_([a-z0-9]{6})\.(jpg|png|webp)")
+VARIANT_EXT = "webp"
+VARIANT_SUFFIX_RE = re.compile(r"\.([1-9][0-9]{0,3})\.webp$")
 # nginx/images-s3.conf's pattern for names it passes to the store: the same set.
 S3_SERVABLE = re.compile(r"[A-Za-z0-9_./-]+")
 PATH_RE = re.compile(re.escape(PUBLIC_TOP) + r"/p/(\d{4})/(0[1-9]|1[0-2])/" + NAME_RE.pattern)
+VARIANT_PATH_RE = re.compile(PATH_RE.pattern.rsplit(r"\.", 1)[0] + r"\.([1-9][0-9]{0,3})\.webp")
 
 
 def new_key(ext: str, now_ms: int | None = None) -> str:
@@ -31,8 +38,25 @@ def new_key(ext: str, now_ms: int | None = None) -> str:
 
 
 def is_valid_key(key: str) -> bool:
-    """True for keys this scheme produces (used by verify and migrate)."""
-    return PATH_RE.fullmatch(key) is not None
+    """True for keys this scheme produces, main files and variants (verify, migrate)."""
+    return PATH_RE.fullmatch(key) is not None or VARIANT_PATH_RE.fullmatch(key) is not None
+
+
+def variant_key(main: str, box: int) -> str:
+    """The key (or path, or URL) of `main`'s variant bounded by `box` pixels."""
+    return f"{main.rpartition('.')[0]}.{box}.{VARIANT_EXT}"
+
+
+def main_stem(key: str) -> str | None:
+    """The stem (key without extension) of the main file a variant key belongs to; None for a
+    main file's key. Any name ending in `.<digits>.webp` is a variant's, as nginx sees it."""
+    match = VARIANT_SUFFIX_RE.search(key)
+    return key[:match.start()] if match else None
+
+
+def stem(key: str) -> str:
+    """What a main file and its variants share: the main's key without its extension."""
+    return main_stem(key) or key.rpartition(".")[0]
 
 
 def is_public_key(key: str) -> bool:

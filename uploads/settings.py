@@ -21,6 +21,7 @@ from .values import (
     endpoint,
     networks,
     origins,
+    sizes,
     text,
     whole,
 )
@@ -104,6 +105,11 @@ SETTINGS: tuple[Setting, ...] = (
             whole(32)),
     Setting("JPEG_QUALITY", "85", "JPEG re-encoding quality (1-95).", whole(1, 95)),
     Setting("WEBP_QUALITY", "85", "WebP re-encoding quality (1-100).", whole(1, 100)),
+    Setting("VARIANTS", "64,128,256,512",
+            "Boxes, in px, of the smaller WebP copies written with each upload (longest side "
+            "at most the box, never upscaled; README, \"Variants\"). Empty: none.",
+            sizes(16, 2048)),
+    Setting("VARIANT_QUALITY", "75", "WebP quality of the variants (1-100).", whole(1, 100)),
     Setting("MIN_FREE_BYTES", str(64 * MIB),
             "Free space kept on the volume: below it uploads get 507 and /readyz fails.",
             whole(0)),

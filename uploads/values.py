@@ -54,6 +54,21 @@ def endpoint(raw: str) -> str:
     return base_url(raw) if raw.strip() else ""
 
 
+def sizes(low: int, high: int):
+    """A comma-separated set of pixel sizes, sorted from the largest; empty for none."""
+    def parse(raw: str) -> tuple[int, ...]:
+        expected = f"expected comma-separated sizes from {low} to {high} px, or nothing"
+        try:
+            values = {int(item) for item in items(raw)}
+        except ValueError:
+            raise ValueError(expected) from None
+        if any(value < low or value > high for value in values):
+            raise ValueError(expected)
+        return tuple(sorted(values, reverse=True))
+
+    return parse
+
+
 def items(raw: str) -> tuple[str, ...]:
     """A comma-separated list: blanks dropped, spaces trimmed."""
     return tuple(item.strip() for item in raw.split(",") if item.strip())

@@ -27,6 +27,7 @@ const TEXTS = {
     policy: "La politique de sécurité de cette page (Content-Security-Policy) interdit cette " +
       "adresse : ouvrez la page depuis le même site que l'API.",
     resultAlt: "Image enregistrée : {name}",
+    noVariants: "aucune : l'image est plus petite que toutes les boîtes",
     bytes: "octets",
     units: ["o", "Ko", "Mo"],
   },
@@ -48,6 +49,9 @@ const TEXTS = {
     size: "Size",
     dimensions: "Dimensions",
     type: "Type",
+    variants: "Variants",
+    srcsetTitle: "Markup to copy (srcset)",
+    noVariants: "none: the image is smaller than every box",
     chosen: "{name}: {type}, {size}",
     unknownType: "unknown type",
     previewFailed: "No preview: this file may not be an image.",

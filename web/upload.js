@@ -109,8 +109,30 @@ function showStored(data) {
   $("result-size").textContent = formatSize(data.size);
   $("result-dimensions").textContent = data.width + " × " + data.height + " px";
   $("result-type").textContent = data.content_type || "";
+  showVariants(data);
   $("result").hidden = false;
   setStatus(t("done"));
+}
+
+/** The smaller copies the server wrote, and `<img srcset>` markup using them. */
+function showVariants(data) {
+  const list = $("result-variants");
+  const variants = Array.isArray(data.variants) ? data.variants : [];
+  list.replaceChildren(...variants.map((v) => {
+    const item = document.createElement("li");
+    const link = document.createElement("a");
+    link.href = v.url;
+    link.textContent = v.width + " × " + v.height + " px";
+    item.append(link, " " + (v.content_type || ""));
+    return item;
+  }));
+  if (!variants.length) list.textContent = t("noVariants");
+  const sources = variants.slice().reverse().map((v) => v.url + " " + v.width + "w");
+  sources.push(data.url + " " + data.width + "w");
+  const smallest = variants.length ? variants[variants.length - 1].width : data.width;
+  $("result-srcset").textContent =
+    '<img src="' + data.url + '"\n     srcset="' + sources.join(",\n             ") +
+    '"\n     sizes="' + smallest + 'px" alt="">';
 }
 
 /** The request is over, whatever its outcome: the form may be used again. */

@@ -13,6 +13,7 @@ import pytest
 
 from devstack.images import encode, noise, photo
 from helpers import stored_files
+from uploads import naming
 
 from .conftest import JWT_SECRET
 
@@ -52,7 +53,13 @@ def assert_stored_and_displayed(page, stack, before, size, mime):
     assert img["src"].startswith(stack.url + "/i/p/"), img["src"]
     assert img["alt"]
     path = img["src"][len(stack.url) + 1:]
-    assert files_under(stack.root) - before == {path}
+    links = page.tab.eval_on_selector_all("#result-variants a", "links => links.map(a => a.href)")
+    variants = {link[len(stack.url) + 1:] for link in links}
+    assert all(naming.main_stem(v) == path.rpartition(".")[0] for v in variants), variants
+    assert len(variants) == len([box for box in (512, 256, 128, 64) if box < max(size)])
+    assert files_under(stack.root) - before == {path} | variants
+    markup = page.text("#result-srcset")
+    assert markup.startswith(f'<img src="{img["src"]}"') and all(link in markup for link in links)
     on_disk = (stack.root / path).stat().st_size
     assert shown_bytes(page.text("#result-size")) == on_disk
     assert page.text("#result-dimensions") == f"{size[0]} × {size[1]} px"

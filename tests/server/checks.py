@@ -6,12 +6,14 @@ import stat
 import struct
 import zlib
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import requests
 from PIL import Image
 
 from devstack.client import BOUNDARY
 from devstack.images import PNG_SIGNATURE, png_chunk
+from uploads import naming
 from uploads.naming import PATH_RE
 from uploads.storage import ID_NAME
 
@@ -46,6 +48,20 @@ def post_image(url: str, data: bytes, filename="avatar.jpg", field="avatar",
                          files={field: (filename, data, content_type)}, timeout=timeout)
 
 
+def answered(answers) -> set[str]:
+    """The files 201 answers name, relative to the root: each main file and its variants."""
+    found = set()
+    for data in answers:
+        found.add(data["path"].lstrip("/"))
+        found.update(urlsplit(v["url"]).path.lstrip("/") for v in data.get("variants", ()))
+    return found
+
+
+def mains(paths) -> list:
+    """The main files among `paths` (keys or Paths), without their variants."""
+    return [p for p in paths if naming.main_stem(str(p)) is None]
+
+
 def files_under(folder) -> list[Path]:
     folder = Path(folder)
     if not folder.exists():
@@ -61,6 +77,10 @@ def assert_stored(root, data: dict) -> Path:
     assert info.st_size == data["size"], (path, info.st_size, data["size"])
     assert stat.S_IMODE(info.st_mode) == 0o644, oct(info.st_mode)
     assert_complete_image(path, FORMATS[data["content_type"]], (data["width"], data["height"]))
+    for variant in data.get("variants", ()):  # and so is each variant it lists
+        copy = Path(root) / urlsplit(variant["url"]).path.lstrip("/")
+        assert stat.S_IMODE(copy.stat().st_mode) == 0o644, copy
+        assert_complete_image(copy, "WEBP", (variant["width"], variant["height"]))
     return path
 
 

@@ -10,7 +10,14 @@ from concurrent.futures import ThreadPoolExecutor
 
 from devstack.images import encode, make_image, noise
 
-from .checks import EXTENSIONS, assert_folder_modes, assert_stored, files_under, post_image
+from .checks import (
+    EXTENSIONS,
+    answered,
+    assert_folder_modes,
+    assert_stored,
+    files_under,
+    post_image,
+)
 
 UPLOADS = 200
 MAX_SIDE = 2048
@@ -72,6 +79,6 @@ def test_200_concurrent_uploads_all_stored_complete_and_distinct(gunicorn, tmp_p
         assert_stored(root, answer)
 
     stored = {p.relative_to(root).as_posix() for p in files_under(root / "i")}
-    assert stored == {a["path"].lstrip("/") for a in answers}
+    assert stored == answered(answers)
     assert files_under(root / ".tmp") == []
     assert_folder_modes(root)

@@ -15,6 +15,7 @@ import requests
 from devstack.client import multipart, post_from
 from devstack.images import encode, make_image, noise, photo
 from helpers import assert_json_error
+from uploads import naming
 
 from .net import connect, parse, push_body, read_all, upload
 
@@ -51,7 +52,9 @@ def send_raw(base_url, data: bytes, close_after=False, source="127.0.0.1"):
 
 
 def stored_count(stack) -> int:
-    return sum(1 for p in (stack.root / "i").rglob("*") if p.is_file()) if (
+    """The images stored (main files; their variants come and go with them)."""
+    return sum(1 for p in (stack.root / "i").rglob("*")
+               if p.is_file() and naming.main_stem(p.name) is None) if (
         stack.root / "i").exists() else 0
 
 

@@ -13,6 +13,7 @@ import click
 from flask.cli import with_appcontext
 
 from ..errors import UploadsError
+from ..naming import stem
 from .common import (
     human,
     output_options,
@@ -44,7 +45,8 @@ def gc(referenced, older_than, apply_, max_share, force, as_json, show_progress)
     otherwise condemn every file), and so is --apply, unless --force, when the candidates are
     more than --max-share of the files old enough to be candidates (default 50%: a truncated
     export looks like that) or when a line of the list cannot be read. Only regular files
-    under i/ are ever removed. Exit 0 when the run did what was asked, 1 when a deletion
+    under i/ are ever removed. A main file and its variants count as one: the list may name
+    either. Exit 0 when the run did what was asked, 1 when a deletion
     failed or --apply was refused, 2 on a bad list or duration.
     """
     grace = parse_duration(older_than)
@@ -53,6 +55,10 @@ def gc(referenced, older_than, apply_, max_share, force, as_json, show_progress)
         raise click.UsageError(f"{referenced.name} names no file under /i/; refusing to treat "
                                "every file as unreferenced")
     store = storage(writing=apply_)
+    # A main file and its variants are one: kept if the list names any of them (a client may
+    # have stored a variant's URL), removed together otherwise (a variant whose main file is
+    # gone, left by an interrupted upload, is unreferenced).
+    stems = {stem(key) for key in keys}
     cutoff = time.time() - grace
     candidates, kept_young, seen, old_enough = [], 0, set(), 0
     with progress(list(store.walk()), show_progress, "gc") as bar:
@@ -60,7 +66,7 @@ def gc(referenced, older_than, apply_, max_share, force, as_json, show_progress)
             seen.add(entry.key)
             young = entry.mtime > cutoff
             old_enough += not young
-            if entry.key in keys:
+            if entry.key in keys or stem(entry.key) in stems:
                 continue
             if young:
                 kept_young += 1

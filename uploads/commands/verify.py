@@ -10,7 +10,7 @@ import click
 from flask import current_app
 from flask.cli import with_appcontext
 
-from .. import naming
+from .. import naming, variants
 from ..errors import StorageUnavailable
 from .common import (
     human,
@@ -58,18 +58,29 @@ def verify(urls, strict, allow_empty, as_json, show_progress):
     errors, warnings = [], []
     for found in store.audit():  # what only the backend can judge: modes, links, ...
         (errors if found.error else warnings).append((found.key, found.problem))
+    present = {entry.key for entry in entries}
+    lacking = 0  # main files without every variant their size calls for
     with progress(entries, show_progress, "verify") as bar:
         for entry in bar:
             if not naming.is_valid_key(entry.key):
                 warnings.append((entry.key, "name outside the scheme (legacy)"))
+            main = naming.main_stem(entry.key)
+            if main is not None and not variants.main_of(main, present):
+                warnings.append((entry.key, "variant of no main file (gc removes it)"))
             try:
-                problem = stored_problem(store, entry.key, store.read(entry.key), limits)
+                data = store.read(entry.key)
+                problem = stored_problem(store, entry.key, data, limits)
+                if main is None and not problem:
+                    lacking += bool(variants.missing(entry.key, data, limits.variants, present))
             except KeyError:
                 problem = "cannot read: removed meanwhile"
             except StorageUnavailable as exc:
                 problem = f"cannot read: {exc.detail}"
             if problem:
                 errors.append((entry.key, problem))
+    if lacking:
+        warnings.append(("i/", f"{lacking} images lack variants (served their main file "
+                               "instead): `flask --app app variants --backfill` writes them"))
     errors.sort(key=lambda row: row[0])  # the backend's findings among the others, by key
     warnings.sort(key=lambda row: row[0])
     errors += [(name, "temp leftover of a dead or stale writer") for name in store.leftovers()]
@@ -78,7 +89,9 @@ def verify(urls, strict, allow_empty, as_json, show_progress):
     if urls is not None:
         keys, bad = read_refs(urls)
         warnings += [(line, "not a URL or path under /i/") for line in bad]
-        missing = sorted(k for k in keys if store.stat(k) is None)
+        # A variant URL with no file is answered with its main file: missing only without it.
+        missing = sorted(k for k in keys if store.stat(k) is None and not (
+            naming.main_stem(k) and variants.main_of(naming.main_stem(k), None, store)))
         errors += [(key, "referenced but missing (404)") for key in missing]
     ok = not errors and not (strict and warnings)
     if as_json:

@@ -22,7 +22,8 @@ command walks it and the public server never serves it.
 import contextlib
 import tempfile
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import BinaryIO
 
@@ -59,6 +60,10 @@ class Finding:
 class Space:
     free: int | None  # bytes left for new objects; None: no bound the backend can tell
     total: int | None  # the volume's size; None: unknown
+
+
+# Variants are written side by side (each waits on its own fsync, or on the store's answer).
+_WRITERS = ThreadPoolExecutor(max_workers=4, thread_name_prefix="uploads-writers")
 
 
 class Storage(ABC):
@@ -100,13 +105,36 @@ class Storage(ABC):
     def delete(self, key: str) -> bool:
         """Remove the object; False when it was already gone."""
 
-    def put_new(self, ext: str, data: bytes, content_type: str) -> str:
-        """Store under a fresh name, drawing another on the (rare) clash."""
+    def put_new(self, ext: str, data: bytes, content_type: str,
+                variants: Iterable[tuple[int, bytes, str]] = ()) -> str:
+        """Store under a fresh name, drawing another on the (rare) clash. `variants` (box, bytes,
+        content type) are stored first, side by side, under the same stem
+        (naming.variant_key): once the main file is visible, its variants exist. On any
+        failure, or a clash, the variants written for that name are removed again."""
+        variants = list(variants)
         for _ in range(MAX_NAME_TRIES):
             key = naming.new_key(ext)
-            if self.put(key, data, content_type):
-                return key
+            keys = [naming.variant_key(key, box) for box, _, _ in variants]
+            jobs = [_WRITERS.submit(self.put, k, extra, extra_type)
+                    for k, (_, extra, extra_type) in zip(keys, variants, strict=True)]
+            done = [job.exception() or job.result() for job in jobs]  # waits for every one
+            written = [k for k, ok in zip(keys, done, strict=True) if ok is True]
+            try:
+                failed = next((e for e in done if isinstance(e, BaseException)), None)
+                if failed:
+                    raise failed
+                if len(written) == len(keys) and self.put(key, data, content_type):
+                    return key
+            except BaseException:
+                self._remove_quietly(written)
+                raise
+            self._remove_quietly(written)  # a clash: someone else's name, draw another
         raise StorageUnavailable(f"no free name after {MAX_NAME_TRIES} tries")
+
+    def _remove_quietly(self, keys):
+        for key in keys:
+            with contextlib.suppress(StorageUnavailable):  # else gc finds it: no main file
+                self.delete(key)
 
     # -- the store's identity -------------------------------------------------------------
     def where(self) -> str:

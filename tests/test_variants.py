@@ -1,0 +1,143 @@
+"""Variants (uploads/variants.py): one WebP per box smaller than the image, between 3/4 of the box
+and the box, aspect kept, never upscaled, transparency and colour profile kept; written before
+the main file, under names a client can build from the main URL alone."""
+
+import io
+
+import pytest
+from PIL import Image, ImageCms
+
+from devstack.images import make_image, photo
+from uploads import create_app, naming, settings, variants
+from uploads.settings import ConfigError
+from uploads.storage import StorageUnavailable
+
+BOXES = (512, 256, 128, 64)
+
+
+def opened(data: bytes) -> Image.Image:
+    im = Image.open(io.BytesIO(data))
+    im.load()
+    return im
+
+
+@pytest.mark.parametrize("size, expected", [
+    ((1224, 816), [(408, 272), (204, 136), (102, 68), (51, 34)]),  # whole factors: cheap
+    ((816, 1224), [(272, 408), (136, 204), (68, 102), (34, 51)]),
+    ((2048, 1536), [(512, 384), (256, 192), (128, 96), (64, 48)]),
+    ((300, 200), [(256, 171), (128, 86), (64, 43)]),  # 150 would be too far under 256
+    ((512, 512), [(256, 256), (128, 128), (64, 64)]),  # a box equal to the image: no copy
+    ((64, 20), []),
+    ((2048, 3), [(512, 1), (256, 1), (128, 1), (64, 1)]),
+])
+def test_one_copy_per_smaller_box_within_it_and_not_far_under(size, expected):
+    made = variants.make(Image.new("RGB", size, (10, 120, 200)), BOXES, 75)
+    assert [(v.width, v.height) for v in made] == expected
+    for v in made:
+        im = opened(v.data)
+        assert im.format == "WEBP" and im.size == (v.width, v.height)
+        assert v.box * 3 <= max(im.size) * 4 <= v.box * 4
+
+
+def test_transparency_and_the_colour_profile_are_kept():
+    rgba = Image.new("RGBA", (400, 300), (255, 0, 0, 0))
+    rgba.paste((0, 0, 255, 255), (100, 100, 300, 200))
+    icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    small = opened(variants.make(rgba, (64,), 75, icc)[0].data)
+    assert small.mode == "RGBA" and small.getpixel((0, 0))[3] == 0
+    assert small.getpixel((32, 24))[2] > 200 and small.getpixel((32, 24))[3] == 255
+    assert small.info.get("icc_profile") == icc
+
+
+@pytest.mark.parametrize("mode", ["L", "P", "1", "LA", "CMYK", "I;16"])
+def test_every_stored_mode_gives_an_rgb_or_rgba_copy(mode):
+    im = Image.new("RGB", (200, 100), (90, 90, 90)).convert(mode)
+    made = variants.make(im, (64,), 75)
+    assert opened(made[0].data).mode in ("RGB", "RGBA")
+
+
+def test_a_palette_image_with_a_transparent_index_stays_transparent():
+    im = Image.new("P", (200, 100), 0)
+    im.putpalette([0, 0, 0, 255, 255, 255] + [0] * 762)
+    made = variants.make(im, (64,), 75, transparency=0)
+    assert opened(made[0].data).getpixel((10, 10))[3] == 0
+
+
+def test_a_typical_photos_128px_copy_is_small():
+    """README's promise: a 128 px avatar is a few KB, not the whole photo."""
+    made = variants.make(photo((1224, 816)), (128,), 75)
+    assert len(made[0].data) <= 8 * 1024, len(made[0].data)
+
+
+def test_the_upload_answer_lists_the_variants_and_they_are_stored(app, root, upload):
+    answer = upload(make_image("JPEG", size=(600, 400)))
+    assert answer.status_code == 201, answer.json
+    data = answer.json["data"]
+    assert [(v["width"], v["height"]) for v in data["variants"]] == [
+        (512, 341), (256, 171), (128, 86), (64, 43)]
+    for v in data["variants"]:
+        assert v["content_type"] == "image/webp"
+        assert v["url"] == naming.variant_key(data["url"], max(v["width"], v["height"]))
+        assert v["url"].endswith(f".{max(v['width'], v['height'])}.webp")
+        stored = (root / v["url"].split("/", 3)[3]).read_bytes()
+        assert opened(stored).size == (v["width"], v["height"])
+    assert set(data) >= {"url", "filename", "path", "size", "width", "height", "content_type"}
+
+
+@pytest.mark.parametrize("raw, boxes", [("", ()), (" 128 , 64,128 ", (128, 64))])
+def test_the_setting_is_a_set_of_boxes(raw, boxes):
+    assert settings.load({"UPLOADS_VARIANTS": raw})["VARIANTS"] == boxes
+
+
+def test_no_variants_when_the_setting_is_empty(root):
+    app = create_app({"ROOT": str(root), "ALLOW_EPHEMERAL": True, "MIN_FREE_BYTES": 0,
+                      "VARIANTS": ()})
+    from devstack.client import multipart
+    body, mimetype = multipart([("avatar", "a.jpg", "image/jpeg", make_image("JPEG", (600, 400)))])
+    answer = app.test_client().post("/api/upload/avatar", data=body, content_type=mimetype)
+    assert answer.json["data"]["variants"] == []
+    assert len(list(root.glob("i/p/*/*/*"))) == 1
+
+
+@pytest.mark.parametrize("raw", ["64,abc", "8", "4096", "64;128", "-64", "1e3"])
+def test_a_bad_variants_setting_stops_the_start(raw):
+    with pytest.raises(ConfigError) as refused:
+        settings.load({"UPLOADS_VARIANTS": raw})
+    assert "UPLOADS_VARIANTS" in refused.value.detail and "16 to 2048" in refused.value.detail
+
+
+def test_variants_are_written_before_the_main_file(app, upload, monkeypatch):
+    store = app.extensions["uploads.storage"]
+    order, put = [], store.put
+    monkeypatch.setattr(store, "put", lambda key, *a, **k: order.append(key) or put(key, *a, **k))
+    main = upload(make_image("JPEG", size=(300, 200))).json["data"]["path"][1:]
+    assert order[-1] == main and len(order) == 4
+    assert all(naming.main_stem(key) == main.rpartition(".")[0] for key in order[:-1])
+
+
+def test_a_name_clash_on_a_variant_draws_another_name_and_leaves_nothing(app, root, monkeypatch):
+    store = app.extensions["uploads.storage"]
+    taken = "i/p/2026/12/avatar_1796000000000_taken0.jpg"
+    store.put(naming.variant_key(taken, 64), b"someone else's", "image/webp")
+    names = iter([taken, "i/p/2026/12/avatar_1796000000000_fresh0.jpg"])
+    monkeypatch.setattr(naming, "new_key", lambda ext: next(names))
+    extra = [(128, b"a", "image/webp"), (64, b"b", "image/webp")]
+    key = store.put_new("jpg", b"main", "image/jpeg", extra)
+    assert key.endswith("fresh0.jpg")
+    assert store.stat(naming.variant_key(taken, 128)) is None  # ours, removed again
+    assert store.read(naming.variant_key(taken, 64)) == b"someone else's"
+
+
+def test_a_failed_main_write_removes_its_variants(app, root, monkeypatch):
+    store = app.extensions["uploads.storage"]
+    put = store.put
+
+    def failing(key, *args, **kwargs):
+        if naming.main_stem(key) is None:
+            raise StorageUnavailable("disk gone")
+        return put(key, *args, **kwargs)
+
+    monkeypatch.setattr(store, "put", failing)
+    with pytest.raises(StorageUnavailable):
+        store.put_new("jpg", b"main", "image/jpeg", [(64, b"v", "image/webp")])
+    assert list(root.glob("i/p/*/*/*")) == []

@@ -1,0 +1,173 @@
+"""Smaller copies of each stored image, for lists and cards (64-512 px) instead of the whole.
+
+A chat app shows an avatar at 32-64 px in lists and 128-256 px in a card; served the stored
+image (up to 2048 px, hundreds of KB), a list of 50 contacts costs megabytes on mobile data.
+Each upload therefore also writes, before its main file becomes visible, one WebP copy per box
+of UPLOADS_VARIANTS smaller than the image (longest side at most the box, aspect kept, never
+upscaled), named by the rule in naming.py. nginx serves them like any image, and answers a
+variant URL that has no file with the main file (nginx/images-*.conf).
+
+Cost: each copy is made from the next larger one, by an integer box reduction (cheap) and a
+bilinear step for the rest, then encoded with libwebp's fastest method. The largest copy (most
+of the cost) is made in a worker thread while the main file is encoded, the smaller ones after
+it in the caller's thread (`Making`): the encoders release the GIL, so on two cores an upload
+waits for the longer of the two shares, not their sum (`make bench`, docs/performance.md).
+"""
+
+import io
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+
+from PIL import Image
+
+from . import naming
+
+CONTENT_TYPE = "image/webp"
+_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="uploads-variants")
+
+
+@dataclass(frozen=True)
+class Variant:
+    box: int
+    width: int
+    height: int
+    data: bytes
+
+    def describe(self, main_url: str) -> dict:
+        """The answer's entry: what a client needs to pick one and to fetch it."""
+        return {"width": self.width, "height": self.height,
+                "url": naming.variant_key(main_url, self.box), "content_type": CONTENT_TYPE}
+
+
+def boxes_for(size: tuple[int, int], boxes: tuple[int, ...]) -> tuple[int, ...]:
+    """The boxes an image of `size` gets a copy for: those smaller than its longest side."""
+    return tuple(box for box in boxes if box < max(size))
+
+
+def make(im: Image.Image, boxes: tuple[int, ...], quality: int, icc: bytes | None = None,
+         transparency=None) -> list[Variant]:
+    """One WebP per box smaller than `im`, largest first, each from the one before."""
+    return Making(im, boxes, quality, icc, transparency, pool=None).result()
+
+
+def sizes_for(size: tuple[int, int], boxes: tuple[int, ...]) -> list[tuple[int, int]]:
+    """The size of each copy, largest box first. Each is the one before reduced by the whole
+    factor that first brings it within the box (a box reduction, the cheapest resampling) when
+    that lands at 3/4 of the box or more, else the main size scaled exactly to the box: a
+    1224 x 816 photo gets 408 x 272 for 512, then 204 x 136, 102 x 68 and 51 x 34; a
+    2048 x 1536 one exactly 512 x 384, 256 x 192, 128 x 96 and 64 x 48."""
+    sizes, previous = [], size
+    for box in boxes:
+        side = max(previous)
+        factor = -(-side // box)  # ceil
+        if factor >= 2 and -(-side // factor) * 4 >= box * 3:
+            previous = (-(-previous[0] // factor), -(-previous[1] // factor))
+        else:
+            scale = box / max(size)
+            previous = (max(1, round(size[0] * scale)), max(1, round(size[1] * scale)))
+        sizes.append(previous)
+    return sizes
+
+
+def start(im, boxes, quality, icc=None, transparency=None) -> "Making":
+    """The set, begun in a worker thread: the caller encodes the main file meanwhile."""
+    return Making(im, boxes, quality, icc, transparency, pool=_pool)
+
+
+class Making:
+    """A set of copies in the making, split so that two cores share it: a worker scales the
+    image to the largest copy's size and encodes that copy (most of the cost), while the
+    caller encodes the main file; `result()` then makes the smaller copies from the largest's
+    pixels in the caller's thread and collects the lot, largest first."""
+
+    def __init__(self, im, boxes, quality, icc, transparency, pool):
+        wanted = sorted(boxes_for(im.size, boxes), reverse=True)
+        self._sizes = list(zip(wanted, sizes_for(im.size, wanted), strict=True))
+        self._options = {"quality": quality, "method": 0, **({"icc_profile": icc} if icc else {})}
+        self._scaled: Future = Future()
+        self._largest = None
+        if self._sizes:
+            self._largest = pool.submit(self._make_largest, im, transparency) if pool \
+                else _done(self._make_largest, im, transparency)
+
+    def _make_largest(self, im, transparency) -> Variant:
+        box, size = self._sizes[0]
+        try:
+            scaled = _fit(_colour(im, transparency), size)
+        except BaseException as exc:
+            self._scaled.set_exception(exc)
+            raise
+        self._scaled.set_result(scaled)
+        return self._encode(box, scaled)
+
+    def _encode(self, box: int, im: Image.Image) -> Variant:
+        out = io.BytesIO()  # the WebP encoder releases the GIL either way
+        im.save(out, "WEBP", **self._options)
+        return Variant(box, im.width, im.height, out.getvalue())
+
+    def result(self) -> list[Variant]:
+        if self._largest is None:
+            return []
+        current, smaller = self._scaled.result(), []
+        for box, size in self._sizes[1:]:
+            current = _fit(current, size)
+            smaller.append(self._encode(box, current))
+        return [self._largest.result(), *smaller]
+
+    def cancel(self) -> None:
+        """When the main file failed: a worker that has not started never will."""
+        if self._largest is not None:
+            self._largest.cancel()
+
+
+def _done(fn, *args) -> Future:
+    """`fn(*args)` run here, as a finished Future."""
+    future: Future = Future()
+    try:
+        future.set_result(fn(*args))
+    except BaseException as exc:
+        future.set_exception(exc)
+    return future
+
+
+def _colour(im, transparency):
+    """RGB, or RGBA when the image has any transparency: what WebP stores."""
+    alpha = im.mode in ("RGBA", "LA", "PA", "RGBa", "La") or transparency is not None
+    if im.mode == ("RGBA" if alpha else "RGB"):
+        return im
+    if transparency is not None and im.mode in ("P", "L", "RGB"):
+        im = im.copy()
+        im.info["transparency"] = transparency
+    return im.convert("RGBA" if alpha else "RGB")
+
+
+def _fit(im, size):
+    """`im` brought to `size`: a whole-factor box reduction first (cheap), then bilinear for
+    what is left, on premultiplied alpha so that transparent pixels do not bleed."""
+    if im.size == size:
+        return im
+    factor = min(im.width // size[0], im.height // size[1])
+    alpha = im.mode == "RGBA"
+    if alpha:
+        im = im.convert("RGBa")
+    if factor >= 2:
+        im = im.reduce(factor)
+    if im.size != size:
+        im = im.resize(size, Image.BILINEAR)
+    return im.convert("RGBA") if alpha else im
+
+
+def main_of(main_stem: str, present: set | None, store=None) -> str | None:
+    """The main file's key of a variant's stem, among `present` keys (or asked of `store`)."""
+    for ext in naming.EXTENSIONS:
+        key = f"{main_stem}.{ext}"
+        if (key in present) if present is not None else (store.stat(key) is not None):
+            return key
+    return None
+
+
+def missing(key: str, data: bytes, boxes: tuple[int, ...], present: set) -> list[int]:
+    """The boxes a stored main file should have a variant for and has none."""
+    with Image.open(io.BytesIO(data)) as im:
+        size = im.size
+    return [box for box in boxes_for(size, boxes) if naming.variant_key(key, box) not in present]
