@@ -2,7 +2,9 @@
 and the box, aspect kept, never upscaled, transparency and colour profile kept; written before
 the main file, under names a client can build from the main URL alone."""
 
+import errno
 import io
+import os
 
 import pytest
 from PIL import Image, ImageCms
@@ -106,13 +108,13 @@ def test_a_bad_variants_setting_stops_the_start(raw):
     assert "UPLOADS_VARIANTS" in refused.value.detail and "16 to 2048" in refused.value.detail
 
 
-def test_variants_are_written_before_the_main_file(app, upload, monkeypatch):
-    store = app.extensions["uploads.storage"]
-    order, put = [], store.put
-    monkeypatch.setattr(store, "put", lambda key, *a, **k: order.append(key) or put(key, *a, **k))
+def test_variants_are_written_before_the_main_file(app, root, upload, monkeypatch):
+    order, link = [], os.link
+    monkeypatch.setattr(os, "link", lambda src, dst: link(src, dst) or order.append(dst))
     main = upload(make_image("JPEG", size=(300, 200))).json["data"]["path"][1:]
-    assert order[-1] == main and len(order) == 4
-    assert all(naming.main_stem(key) == main.rpartition(".")[0] for key in order[:-1])
+    named = [os.path.relpath(path, root) for path in order]
+    assert named[-1] == main and len(named) == 4
+    assert all(naming.main_stem(key) == main.rpartition(".")[0] for key in named[:-1])
 
 
 def test_a_name_clash_on_a_variant_draws_another_name_and_leaves_nothing(app, root, monkeypatch):
@@ -128,16 +130,18 @@ def test_a_name_clash_on_a_variant_draws_another_name_and_leaves_nothing(app, ro
     assert store.read(naming.variant_key(taken, 64)) == b"someone else's"
 
 
-def test_a_failed_main_write_removes_its_variants(app, root, monkeypatch):
-    store = app.extensions["uploads.storage"]
-    put = store.put
+@pytest.mark.parametrize("fails", ["main", "variant"])
+def test_a_failed_write_leaves_nothing_of_the_set(app, root, monkeypatch, fails):
+    store, link = app.extensions["uploads.storage"], os.link
 
-    def failing(key, *args, **kwargs):
-        if naming.main_stem(key) is None:
-            raise StorageUnavailable("disk gone")
-        return put(key, *args, **kwargs)
+    def failing(src, dst):
+        if (naming.main_stem(dst) is None) == (fails == "main"):
+            raise OSError(errno.EIO, "disk gone")
+        return link(src, dst)
 
-    monkeypatch.setattr(store, "put", failing)
+    monkeypatch.setattr(os, "link", failing)
     with pytest.raises(StorageUnavailable):
-        store.put_new("jpg", b"main", "image/jpeg", [(64, b"v", "image/webp")])
+        store.put_new("jpg", b"main", "image/jpeg", [(128, b"v", "image/webp"),
+                                                     (64, b"w", "image/webp")])
     assert list(root.glob("i/p/*/*/*")) == []
+    assert list(root.glob(".tmp/*")) == []  # no staged file left behind either

@@ -108,28 +108,35 @@ class Storage(ABC):
     def put_new(self, ext: str, data: bytes, content_type: str,
                 variants: Iterable[tuple[int, bytes, str]] = ()) -> str:
         """Store under a fresh name, drawing another on the (rare) clash. `variants` (box, bytes,
-        content type) are stored first, side by side, under the same stem
-        (naming.variant_key): once the main file is visible, its variants exist. On any
-        failure, or a clash, the variants written for that name are removed again."""
+        content type) are stored first under the same stem (naming.variant_key): once the main
+        file is visible, its variants exist. On any failure, or a clash, the variants written
+        for that name are removed again."""
         variants = list(variants)
         for _ in range(MAX_NAME_TRIES):
             key = naming.new_key(ext)
-            keys = [naming.variant_key(key, box) for box, _, _ in variants]
-            jobs = [_WRITERS.submit(self.put, k, extra, extra_type)
-                    for k, (_, extra, extra_type) in zip(keys, variants, strict=True)]
-            done = [job.exception() or job.result() for job in jobs]  # waits for every one
-            written = [k for k, ok in zip(keys, done, strict=True) if ok is True]
-            try:
-                failed = next((e for e in done if isinstance(e, BaseException)), None)
-                if failed:
-                    raise failed
-                if len(written) == len(keys) and self.put(key, data, content_type):
-                    return key
-            except BaseException:
-                self._remove_quietly(written)
-                raise
-            self._remove_quietly(written)  # a clash: someone else's name, draw another
+            extras = [(naming.variant_key(key, box), extra, extra_type)
+                      for box, extra, extra_type in variants]
+            if self.put_set(key, data, content_type, extras):
+                return key
         raise StorageUnavailable(f"no free name after {MAX_NAME_TRIES} tries")
+
+    def put_set(self, key: str, data: bytes, content_type: str, extras: list) -> bool:
+        """`extras` (key, bytes, content type), side by side, then `key`; none replaces
+        anything. False, with nothing of the set left, when a name is taken."""
+        jobs = [_WRITERS.submit(self.put, k, extra, extra_type) for k, extra, extra_type in extras]
+        done = [job.exception() or job.result() for job in jobs]  # waits for every one
+        written = [k for (k, _, _), ok in zip(extras, done, strict=True) if ok is True]
+        try:
+            failed = next((e for e in done if isinstance(e, BaseException)), None)
+            if failed:
+                raise failed
+            if len(written) == len(extras) and self.put(key, data, content_type):
+                return True
+        except BaseException:
+            self._remove_quietly(written)
+            raise
+        self._remove_quietly(written)  # a clash: someone else's name
+        return False
 
     def _remove_quietly(self, keys):
         for key in keys:

@@ -8,7 +8,6 @@ Files are 0644 and folders 0755 whatever the umask, because nginx reads them as 
 """
 
 import contextlib
-import errno
 import os
 import stat
 import tempfile
@@ -17,10 +16,9 @@ import time
 from .. import naming
 from ..errors import StorageFull, StorageUnavailable
 from ..settings import ConfigError
-from . import ID_MAX, ID_NAME, Entry, Finding, Space, Storage
+from . import _WRITERS, ID_MAX, ID_NAME, Entry, Finding, Space, Storage
+from .atomic import os_errors, place, stage
 from .tree import (
-    DIR_MODE,
-    FILE_MODE,
     alive,
     audit,
     fsync_dir,
@@ -32,7 +30,6 @@ from .tree import (
 TMP_DIR = ".tmp"
 TMP_PREFIX = "up-"
 STALE_SECONDS = 3600  # a temp file this old is a leftover whatever its owner
-FULL_ERRNOS = {errno.ENOSPC, errno.EDQUOT}
 MISSING = (FileNotFoundError, NotADirectoryError)
 
 
@@ -45,39 +42,51 @@ class LocalStorage(Storage):
     # -- objects -------------------------------------------------------------------------
     def put(self, key, data, content_type="", replace=False, *, mode=None, mtime=None):
         final = self.path_of(key)
-        if self.free_bytes() - len(data) < self.min_free:
-            raise StorageFull(f"free space below {self.min_free} bytes")
+        self._check_room(len(data))
         return self._write(final, data, replace, mode, mtime)
 
     def _write(self, final, data, replace=False, mode=None, mtime=None) -> bool:
-        place = os.replace if replace else os.link
-        tmp_path = None
-        try:
-            fd, tmp_path = self._temp_file()
-            with os.fdopen(fd, "wb") as out:
-                out.write(data)
-                out.flush()
-                os.fchmod(out.fileno(), FILE_MODE if mode is None else mode)
-                if mtime is not None:
-                    os.utime(out.fileno(), (mtime, mtime))
-                os.fsync(out.fileno())
-            folder = os.path.dirname(final)
+        with os_errors():
+            staged = stage(self._temp_file, data, mode, mtime)
             try:
-                place(tmp_path, final)
-            except FileNotFoundError:  # first file of the month: make the folders, once
-                self._make_dirs(folder)
-                place(tmp_path, final)
-            fsync_dir(folder)
-            return True
-        except FileExistsError:
-            return False  # the name is taken: never replaced
-        except OSError as exc:
-            if exc.errno in FULL_ERRNOS:
-                raise StorageFull(str(exc)) from exc
-            raise StorageUnavailable(str(exc)) from exc
+                return place(self.root, staged, final, replace)
+            finally:
+                unlink_quietly(staged)
+
+    def put_set(self, key, data, content_type, extras):
+        """The whole set written and fsynced side by side (one wait for the disk, not one per
+        file, and not two in a row), then the extras linked into place, then the main file."""
+        files = [*extras, (key, data, content_type)]
+        finals = [self.path_of(k) for k, _, _ in files]
+        self._check_room(sum(len(d) for _, d, _ in files))
+        jobs = [_WRITERS.submit(stage, self._temp_file, d) for _, d, _ in files]
+        staged = [job.exception() or job.result() for job in jobs]
+        placed = []
+        try:
+            with os_errors():
+                failed = next((e for e in staged if isinstance(e, BaseException)), None)
+                if failed:
+                    raise failed
+                for tmp, final in zip(staged[:-1], finals[:-1], strict=True):
+                    if not place(self.root, tmp, final, sync=False):
+                        return False
+                    placed.append(final)
+                if placed:
+                    fsync_dir(os.path.dirname(placed[0]))  # one folder: the stem's
+                if place(self.root, staged[-1], finals[-1]):
+                    placed.clear()  # the set is complete: keep it
+                    return True
+                return False
         finally:
-            if tmp_path:
-                unlink_quietly(tmp_path)
+            for path in placed:
+                unlink_quietly(path)
+            for tmp in staged:
+                if isinstance(tmp, str):
+                    unlink_quietly(tmp)
+
+    def _check_room(self, size: int) -> None:
+        if self.free_bytes() - size < self.min_free:
+            raise StorageFull(f"free space below {self.min_free} bytes")
 
     def read(self, key):
         path = self.path_of(key)
@@ -235,19 +244,6 @@ class LocalStorage(Storage):
         except FileNotFoundError:  # first write on this volume
             os.makedirs(self.tmp, mode=0o700, exist_ok=True)
             return tempfile.mkstemp(prefix=prefix, dir=self.tmp)
-
-    def _make_dirs(self, folder: str) -> None:
-        rel = os.path.relpath(folder, self.root).split(os.sep)
-        current = self.root
-        for part in rel:
-            parent, current = current, os.path.join(current, part)
-            try:
-                os.mkdir(current, DIR_MODE)
-            except FileExistsError:
-                continue
-            os.chmod(current, DIR_MODE)  # the umask may have taken bits away
-            fsync_dir(parent)
-
 
 def _entry(key: str, st: os.stat_result) -> Entry:
     return Entry(key, st.st_size, st.st_mtime, stat.S_IMODE(st.st_mode))
