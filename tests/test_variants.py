@@ -58,6 +58,37 @@ def test_every_stored_mode_gives_an_rgb_or_rgba_copy(mode):
     assert opened(made[0].data).mode in ("RGB", "RGBA")
 
 
+def test_sixteen_bit_grey_is_scaled_not_clipped(upload, root):
+    """A 16-bit grey PNG (values 0-65535) gives copies with the same gradient, not white."""
+    ramp = Image.new("I;16", (600, 400))
+    ramp.putdata([x * 65535 // 599 for _ in range(400) for x in range(600)])
+    out = io.BytesIO()
+    ramp.save(out, "PNG")
+    answer = upload(out.getvalue(), filename="ramp.png", content_type="image/png")
+    assert answer.status_code == 201, answer.json
+    variant = answer.json["data"]["variants"][0]
+    with Image.open(root / variant["url"].split("/", 3)[3]) as small:
+        grey = [small.convert("L").getpixel((x, 10)) for x in (2, small.width // 2,
+                                                               small.width - 3)]
+    assert grey[0] < 20 and 100 < grey[1] < 156 and grey[2] > 235, grey
+
+
+def test_an_rgb_copy_never_carries_a_profile_of_another_colour_space():
+    """A grey image with a (mislabelled) sRGB profile keeps it on the RGB copy; a CMYK image
+    without one converts plainly; the copy of a CMYK image never gets its CMYK profile."""
+    srgb = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    grey = variants.make(Image.new("L", (200, 100), 128), (64,), 75, srgb)[0]
+    assert opened(grey.data).info.get("icc_profile") == srgb
+    cyan = Image.new("CMYK", (200, 100), (255, 0, 0, 0))
+    copy = opened(variants.make(cyan, (64,), 75)[0].data)
+    assert copy.info.get("icc_profile") is None
+    red, green, blue = copy.convert("RGB").getpixel((10, 10))
+    assert red < 40 and green > 200 and blue > 200
+    lab = ImageCms.ImageCmsProfile(ImageCms.createProfile("LAB")).tobytes()
+    odd = opened(variants.make(cyan, (64,), 75, lab)[0].data)
+    assert odd.info.get("icc_profile") is None
+
+
 def test_a_palette_image_with_a_transparent_index_stays_transparent():
     im = Image.new("P", (200, 100), 0)
     im.putpalette([0, 0, 0, 255, 255, 255] + [0] * 762)

@@ -14,15 +14,18 @@ it in the caller's thread (`Making`): the encoders release the GIL, so on two co
 waits for the longer of the two shares, not their sum (`make bench`, docs/performance.md).
 """
 
+import contextlib
 import io
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
-from PIL import Image
+from PIL import Image, ImageCms
 
 from . import naming
 
 CONTENT_TYPE = "image/webp"
+SIXTEEN_BIT_GREY = ("I;16", "I;16B", "I;16L", "I;16N", "I")
+_SRGB = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
 _pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="uploads-variants")
 
 
@@ -83,7 +86,8 @@ class Making:
     def __init__(self, im, boxes, quality, icc, transparency, pool):
         wanted = sorted(boxes_for(im.size, boxes), reverse=True)
         self._sizes = list(zip(wanted, sizes_for(im.size, wanted), strict=True))
-        self._options = {"quality": quality, "method": 0, **({"icc_profile": icc} if icc else {})}
+        self._icc = icc
+        self._options = {"quality": quality, "method": 0}
         self._scaled: Future = Future()
         self._largest = None
         if self._sizes:
@@ -93,7 +97,10 @@ class Making:
     def _make_largest(self, im, transparency) -> Variant:
         box, size = self._sizes[0]
         try:
-            scaled = _fit(_colour(im, transparency), size)
+            coloured, icc = _colour(im, transparency, self._icc)
+            if icc:
+                self._options["icc_profile"] = icc
+            scaled = _fit(coloured, size)
         except BaseException as exc:
             self._scaled.set_exception(exc)
             raise
@@ -130,15 +137,34 @@ def _done(fn, *args) -> Future:
     return future
 
 
-def _colour(im, transparency):
-    """RGB, or RGBA when the image has any transparency: what WebP stores."""
+def _colour(im, transparency, icc):
+    """RGB, or RGBA when the image has any transparency (what WebP stores), and the ICC profile
+    that then describes it: an RGB profile as it was; pixels of another space with a profile
+    of their own (CMYK, grey) converted into sRGB through it; 16-bit grey scaled to 8 bits
+    (Pillow's convert would clip it to white)."""
+    if im.mode in SIXTEEN_BIT_GREY:
+        im, transparency = im.convert("I").point(lambda v: v * (1 / 256)).convert("L"), None
+    if icc and _space(icc) != "RGB":
+        if im.mode in ("CMYK", "L"):
+            with contextlib.suppress(ImageCms.PyCMSError, OSError, ValueError):
+                im = ImageCms.profileToProfile(
+                    im, ImageCms.ImageCmsProfile(io.BytesIO(icc)), _SRGB, outputMode="RGB")
+        icc = None  # an RGB copy must not carry a CMYK or grey profile
     alpha = im.mode in ("RGBA", "LA", "PA", "RGBa", "La") or transparency is not None
     if im.mode == ("RGBA" if alpha else "RGB"):
-        return im
+        return im, icc
     if transparency is not None and im.mode in ("P", "L", "RGB"):
         im = im.copy()
         im.info["transparency"] = transparency
-    return im.convert("RGBA" if alpha else "RGB")
+    return im.convert("RGBA" if alpha else "RGB"), icc
+
+
+def _space(icc: bytes) -> str:
+    """The colour space an ICC profile describes: 'RGB', 'CMYK', 'GRAY'..."""
+    try:
+        return ImageCms.ImageCmsProfile(io.BytesIO(icc)).profile.xcolor_space.strip()
+    except (ImageCms.PyCMSError, OSError, ValueError, TypeError):
+        return ""
 
 
 def _fit(im, size):

@@ -90,3 +90,29 @@ def test_a_variant_url_without_any_main_file_is_the_json_404(stack):
 def test_a_variant_url_takes_no_other_method(stack, photo):
     answer = requests.post(photo["variants"][0]["url"], data=b"x", timeout=10)
     assert_json_error(answer, 405, "method_not_allowed")
+
+
+def test_a_variant_of_a_variant_is_not_found_and_costs_one_step(stack, photo):
+    """`<stem>.128.64.webp` is no variant of `<stem>.128.webp` (an existing variant): nginx
+    never falls back from one variant to another, so a URL of a thousand suffixes costs one
+    miss, not one loopback request (and one store request) per suffix."""
+    variant = photo["variants"][0]["url"]
+    nested = variant.removesuffix(".webp") + ".64.webp"
+    assert_json_error(requests.get(nested, timeout=10), 404, "not_found")
+    deep = photo["url"].rpartition(".")[0] + ".1" * 1000 + ".webp"
+    before = len(stack.log("nginx-access").splitlines())
+    assert_json_error(requests.get(deep, timeout=10), 404, "not_found")
+    assert len(stack.log("nginx-access").splitlines()) - before <= 4
+
+
+@pytest.mark.parametrize("name", ["a%20b", "%C3%A9t%C3%A9", "x~y", "a,b"])
+def test_a_variant_url_of_an_odd_name_never_reaches_outside_the_root(stack, photo, name):
+    """A name the rule cannot hold gets the 404, even with a file named like the root beside
+    it (nginx's try_files with an empty main path would look there)."""
+    outside = stack.root.parent / (stack.root.name + ".jpg")
+    outside.write_bytes(make_image("JPEG", size=(20, 20)))
+    try:
+        url = f"{stack.url}/i/p/2026/12/{name}.128.webp"
+        assert_json_error(requests.get(url, timeout=10), 404, "not_found")
+    finally:
+        outside.unlink()

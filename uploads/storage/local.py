@@ -60,9 +60,9 @@ class LocalStorage(Storage):
         finals = [self.path_of(k) for k, _, _ in files]
         self._check_room(sum(len(d) for _, d, _ in files))
         jobs = [_WRITERS.submit(stage, self._temp_file, d) for _, d, _ in files]
-        staged = [job.exception() or job.result() for job in jobs]
         placed = []
         try:
+            staged = [job.exception() or job.result() for job in jobs]
             with os_errors():
                 failed = next((e for e in staged if isinstance(e, BaseException)), None)
                 if failed:
@@ -77,12 +77,12 @@ class LocalStorage(Storage):
                     placed.clear()  # the set is complete: keep it
                     return True
                 return False
-        finally:
+        finally:  # also when interrupted: every staged file goes, with whatever was placed
             for path in placed:
                 unlink_quietly(path)
-            for tmp in staged:
-                if isinstance(tmp, str):
-                    unlink_quietly(tmp)
+            for job in jobs:
+                if job.exception() is None:
+                    unlink_quietly(job.result())
 
     def _check_room(self, size: int) -> None:
         if self.free_bytes() - size < self.min_free:
