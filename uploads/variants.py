@@ -78,10 +78,11 @@ def start(im, boxes, quality, icc=None, transparency=None) -> "Making":
 
 
 class Making:
-    """A set of copies in the making, split so that two cores share it: a worker scales the
-    image to the largest copy's size and encodes that copy (most of the cost), while the
-    caller encodes the main file; `result()` then makes the smaller copies from the largest's
-    pixels in the caller's thread and collects the lot, largest first."""
+    """A set of copies in the making, split so that two cores share it evenly: a worker scales
+    the image to the largest copy's size, encodes that copy (most of the cost), then the
+    copies after the second; the caller encodes the main file meanwhile, and `result()` makes
+    the second copy in its thread and collects the lot, largest first. Every copy after the
+    first is made from the largest one's pixels."""
 
     def __init__(self, im, boxes, quality, icc, transparency, pool):
         wanted = sorted(boxes_for(im.size, boxes), reverse=True)
@@ -94,7 +95,7 @@ class Making:
             self._largest = pool.submit(self._make_largest, im, transparency) if pool \
                 else _done(self._make_largest, im, transparency)
 
-    def _make_largest(self, im, transparency) -> Variant:
+    def _make_largest(self, im, transparency) -> list[Variant]:
         box, size = self._sizes[0]
         try:
             coloured, icc = _colour(im, transparency, self._icc)
@@ -105,7 +106,15 @@ class Making:
             self._scaled.set_exception(exc)
             raise
         self._scaled.set_result(scaled)
-        return self._encode(box, scaled)
+        return [self._encode(box, scaled), *self._from(scaled, self._sizes[2:])]
+
+    def _from(self, scaled: Image.Image, sizes) -> list[Variant]:
+        """The copies of `sizes` (largest first), each from the one before, from `scaled`."""
+        made, current = [], scaled
+        for box, size in sizes:
+            current = _fit(current, size)
+            made.append(self._encode(box, current))
+        return made
 
     def _encode(self, box: int, im: Image.Image) -> Variant:
         out = io.BytesIO()  # the WebP encoder releases the GIL either way
@@ -115,11 +124,9 @@ class Making:
     def result(self) -> list[Variant]:
         if self._largest is None:
             return []
-        current, smaller = self._scaled.result(), []
-        for box, size in self._sizes[1:]:
-            current = _fit(current, size)
-            smaller.append(self._encode(box, current))
-        return [self._largest.result(), *smaller]
+        second = self._from(self._scaled.result(), self._sizes[1:2])
+        largest, *rest = self._largest.result()
+        return [largest, *second, *rest]
 
     def cancel(self) -> None:
         """When the main file failed: a worker that has not started never will."""
