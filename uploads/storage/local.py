@@ -12,13 +12,15 @@ import os
 import stat
 import tempfile
 import time
+from typing import BinaryIO
 
 from .. import naming
 from ..errors import StorageFull, StorageUnavailable
 from ..settings import ConfigError
-from . import _WRITERS, ID_MAX, ID_NAME, Entry, Finding, Space, Storage
+from . import _WRITERS, ID_MAX, ID_NAME, MAX_NAME_TRIES, Entry, Finding, Space, Storage
 from .atomic import os_errors, place, stage
 from .tree import (
+    FILE_MODE,
     alive,
     audit,
     fsync_dir,
@@ -83,6 +85,40 @@ class LocalStorage(Storage):
             for job in jobs:
                 if job.exception() is None:
                     unlink_quietly(job.result())
+
+    # -- attachments: files staged while they arrive, then placed --------------------------
+    def staging(self, kind: str = "att-") -> tuple[BinaryIO, str]:
+        """A new temp file in `.tmp/` (open for writing and reading) and its path: an upload
+        streams into it, and `put_file` places it. Named as a temp file of this process, so
+        what a killed worker leaves is removed at the next start (`remove_leftovers`); the
+        caller unlinks it once done, placed or not."""
+        with os_errors():
+            fd, path = self._temp_file(kind)
+        return os.fdopen(fd, "w+b"), path
+
+    def put_file(self, key: str, tmp_path: str) -> bool:
+        """The staged file at `tmp_path` placed at `key`, never replacing (False when `key` is
+        taken): made durable and 0644 first, then hard-linked, the folder fsynced. The temp
+        name stays for the caller to unlink."""
+        final = self.path_of(key)
+        with os_errors():
+            fd = os.open(tmp_path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+            try:
+                os.fchmod(fd, FILE_MODE)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            return place(self.root, tmp_path, final)
+
+    def put_new_file(self, name: str, tmp_path: str, size: int) -> str:
+        """The staged file under a fresh attachment key holding the display name `name`
+        (naming.new_attachment_key), drawing another id on the (rare) clash."""
+        self._check_room(size)
+        for _ in range(MAX_NAME_TRIES):
+            key = naming.new_attachment_key(name)
+            if self.put_file(key, tmp_path):
+                return key
+        raise StorageUnavailable(f"no free name after {MAX_NAME_TRIES} tries")
 
     def _check_room(self, size: int) -> None:
         if self.free_bytes() - size < self.min_free:
@@ -226,8 +262,9 @@ class LocalStorage(Storage):
 
     # -- local helpers -------------------------------------------------------------------
     def path_of(self, key: str) -> str:
-        """The file of a key; refuses anything that would leave `<root>/i/`."""
-        if not naming.is_public_key(key):
+        """The file of a key; refuses anything that would leave `<root>/i/`, or that is not
+        an attachment's key under `<root>/f/`."""
+        if not (naming.is_public_key(key) or naming.is_attachment_key(key)):
             raise ValueError(f"invalid storage key {key!r}")
         return os.path.join(self.root, *key.split("/"))
 
