@@ -273,7 +273,7 @@ def _adts_frame(h: bytes) -> int | None:
 
 def _mpeg_audio(f, head, size):
     """MP3 (an ID3v2 tag, or a frame sync) and ADTS AAC: a valid frame header where the
-    audio starts, and another where that frame ends (unless the file ends there)."""
+    audio starts, and another where that frame ends."""
     start = 0
     if head.startswith(b"ID3") and len(head) >= 10:
         if any(b & 0x80 for b in head[6:10]):
@@ -288,12 +288,12 @@ def _mpeg_audio(f, head, size):
         length = frame(first)
         if length is None:
             continue
-        if start + length < size:
+        if start + length + 4 <= size:
             f.seek(start + length)
-            if frame(f.read(10)) is None:
-                raise InvalidFile("a frame header is not followed by another",
-                                  kind=kind.label)
-        return kind
+            if frame(f.read(10)) is not None:
+                return kind
+        if start:
+            raise InvalidFile("a frame header is not followed by another", kind=kind.label)
     if start:
         raise InvalidFile("no MPEG frame after the ID3 tag", kind=MP3.label)
     return None
