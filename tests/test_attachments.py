@@ -118,13 +118,13 @@ def test_a_part_over_its_kinds_limit_is_413_naming_the_limit(root):
 
     big_png = make_image("PNG", size=(200, 200)) + b"\0" * (64 * 1024)
     body = refused(post("a.png", big_png), 413, "attachment_too_large", root)
-    assert "64KB" in body["error"] and "image" in body["error"]
+    assert "64KB for an image" in body["error"] and "256KB" in body["error"]
     body = refused(post("a.png", big_png, "fr"), 413, "attachment_too_large", root)
-    assert "64KB" in body["error"]
+    assert "64KB au plus pour une image" in body["error"]
     text = b"a" * (256 * 1024)
     assert post("a.txt", text).status_code == 201  # exactly the limit
     body = refused_after_success(post("b.txt", text + b"a"), root)
-    assert "256KB" in body["error"] and "text" in body["error"]
+    assert "256KB for another file" in body["error"]
 
 
 def refused_after_success(answer, root) -> dict:
@@ -138,8 +138,8 @@ def test_a_body_over_the_request_bound_is_413_before_parsing(client, root):
                          content_type="multipart/form-data; boundary=x",
                          environ_overrides={"CONTENT_LENGTH": str(101 * MIB + 1)},
                          headers={"Accept-Language": "en"})
-    body = refused(answer, 413, "upload_too_large", root)
-    assert "100MB" in body["error"]
+    body = refused(answer, 413, "attachment_too_large", root)
+    assert "20MB for an image, 100MB for another file" in body["error"]
 
 
 def test_the_avatar_limit_is_unchanged(upload, root):

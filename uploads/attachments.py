@@ -31,7 +31,6 @@ from .errors import (
     StorageUnavailable,
     TooManyAttachments,
     UnexpectedField,
-    UploadTooLarge,
     human_bytes,
 )
 from .storage import MAX_NAME_TRIES
@@ -52,8 +51,14 @@ def request_limit(config) -> int:
     return config["ATTACHMENT_MAX_BYTES"] + REQUEST_SLACK
 
 
-def _sizes(limit: int) -> dict:
-    return {language: human_bytes(limit, language) for language in ("fr", "en")}
+def too_large(detail: str, config) -> AttachmentTooLarge:
+    """The 413 of a part or a whole request: it names both limits, as the edge's page does
+    (Traefik's errors middleware answers every 413 of this route with that page)."""
+    def sizes(limit):
+        return {language: human_bytes(limit, language) for language in ("fr", "en")}
+
+    return AttachmentTooLarge(detail, limit=sizes(config["ATTACHMENT_MAX_BYTES"]),
+                              image_limit=sizes(config["ATTACHMENT_IMAGE_MAX_BYTES"]))
 
 
 class Part:
@@ -63,6 +68,7 @@ class Part:
     def __init__(self, store: LocalStorage, filename: str | None, config):
         self.file, self.path = store.staging()
         self.filename = filename
+        self.config = config
         self.size = 0
         self.head = b""
         self.image_limit = config["ATTACHMENT_IMAGE_MAX_BYTES"]
@@ -86,11 +92,7 @@ class Part:
             self.refuse()
 
     def refuse(self):
-        image = self.limit == self.image_limit and kinds.image_format(self.head)
-        label = {"fr": "image", "en": "image"} if image else {"fr": "PDF, audio, vidéo, texte",
-                                                              "en": "PDF, audio, video, text"}
-        raise AttachmentTooLarge(f"part over {self.limit} bytes", limit=_sizes(self.limit),
-                                 kind=label)
+        raise too_large(f"part over {self.limit} bytes", self.config)
 
     def seek(self, offset: int, whence: int = 0) -> int:
         return self.file.seek(offset, whence)
@@ -167,8 +169,7 @@ def _the_parts(config) -> list[Part]:
         length = request.content_length
         if isinstance(exc, RequestEntityTooLarge) and (
                 length is None or length > request.max_content_length):
-            raise UploadTooLarge(f"{length} bytes", limit=_sizes(
-                config["ATTACHMENT_MAX_BYTES"])) from exc
+            raise too_large(f"request of {length} bytes", config) from exc
         raise MalformedForm(str(exc), parts=request.max_form_parts,
                             fields=f"{config['MAX_FORM_MEMORY_SIZE'] // 1024}KB") from exc
     request.stream.exhaust()  # raises ClientDisconnected (400) when the body was cut short

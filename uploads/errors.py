@@ -18,8 +18,7 @@ always reads `{"success": false, "error": <message for people>, "code": <stable 
     ├── NotFound                      404 not_found
     ├── MethodNotAllowed              405 method_not_allowed
     ├── TooLarge                      413 file_too_large
-    │   ├── AttachmentTooLarge        413 attachment_too_large (names the kind's limit)
-    │   └── UploadTooLarge            413 upload_too_large (a whole attachment request)
+    │   └── AttachmentTooLarge        413 attachment_too_large (a part or a whole request)
     ├── UnsupportedFormat             415 unsupported_format
     │   └── UnsupportedKind           415 unsupported_kind (names the accepted kinds)
     ├── ClientGone                    499 client_gone (logged; nobody is left to read it)
@@ -109,10 +108,6 @@ class TooLarge(UploadsError):
 
 class AttachmentTooLarge(TooLarge):
     code = "attachment_too_large"
-
-
-class UploadTooLarge(TooLarge):
-    code = "upload_too_large"
 
 
 class UnsupportedFormat(UploadsError):

@@ -59,13 +59,11 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "File type not accepted (accepted: images JPEG, PNG, WebP; PDF; audio MP3, Ogg, "
               "WAV, M4A, AAC, WebM; video MP4, WebM, QuickTime; UTF-8 text)",
     },
-    "attachment_too_large": {
-        "fr": "Fichier trop grand : {limit} au plus pour un fichier de ce type ({kind})",
-        "en": "File too large: at most {limit} for a file of this kind ({kind})",
-    },
-    "upload_too_large": {  # also answered by the edge, which knows the limit
-        "fr": "Envoi trop grand : {limit} au plus pour l'ensemble des fichiers",
-        "en": "Upload too large: at most {limit} for all the files together",
+    "attachment_too_large": {  # also the edge's page: it cannot tell a part from the whole
+        "fr": "Fichier trop grand : {image_limit} au plus pour une image, {limit} au plus pour "
+              "un autre fichier comme pour l'envoi entier",
+        "en": "File too large: at most {image_limit} for an image, {limit} for another file "
+              "and for the whole upload",
     },
     "too_many_attachments": {
         "fr": "Trop de fichiers : {count} au plus par envoi (champ 'file')",
