@@ -50,7 +50,8 @@ class Setting:
 MIB = 1024 * 1024
 
 SETTINGS: tuple[Setting, ...] = (
-    Setting("ROOT", "static_root", "Storage root: files live under `<root>/i/p/YYYY/MM/`."),
+    Setting("ROOT", "static_root", "Storage root: files live under `<root>/i/p/YYYY/MM/` "
+            "(attachments under `<root>/f/p/YYYY/MM/`)."),
     Setting("PUBLIC_BASE_URL", "http://127.0.0.1:8080",
             "Public origin prepended to `path` to make `url` (never taken from the request).",
             base_url),
