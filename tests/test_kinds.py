@@ -5,7 +5,7 @@ import io
 import pytest
 
 import samples
-from uploads import kinds
+from uploads import kinds, media
 from uploads.errors import FileTruncated, InvalidFile, UnsupportedKind
 
 
@@ -68,8 +68,8 @@ def test_text_is_strict_utf8_over_the_whole_file():
 
 
 def test_the_mp3_frame_lengths_follow_the_header():
-    assert kinds._mpeg_frame(b"\xff\xfb\x90\x00") == 417
-    assert kinds._mpeg_frame(b"\xff\xfb\x92\x00") == 418  # padding
-    assert kinds._mpeg_frame(b"\xff\xf3\x90\x00") is not None  # MPEG-2
-    assert kinds._mpeg_frame(b"\xff\xfb\xf0\x00") is None  # bitrate index 15
-    assert kinds._mpeg_frame(b"\xff\xf9\x90\x00") is None  # layer bits 00: ADTS, not MPEG
+    assert media._mpeg_frame(b"\xff\xfb\x90\x00") == 417
+    assert media._mpeg_frame(b"\xff\xfb\x92\x00") == 418  # padding
+    assert media._mpeg_frame(b"\xff\xf3\x90\x00") is not None  # MPEG-2
+    assert media._mpeg_frame(b"\xff\xfb\xf0\x00") is None  # bitrate index 15
+    assert media._mpeg_frame(b"\xff\xf9\x90\x00") is None  # layer bits 00: ADTS, not MPEG

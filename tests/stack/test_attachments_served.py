@@ -184,3 +184,20 @@ def test_a_large_file_is_streamed_not_held_in_memory(stack):
     got = requests.get(item["url"], timeout=30)
     assert hashlib.sha256(got.content).digest() == hashlib.sha256(data).digest()
     assert not list((stack.root / ".tmp").iterdir())
+
+
+@pytest.mark.parametrize(("name", "data", "status", "code"), [
+    ("invoice.pdf", samples.REFUSED["html"], 415, "unsupported_kind"),
+    ("photo.jpg", samples.REFUSED["svg"], 415, "unsupported_kind"),
+    ("doc.pdf", samples.REFUSED["pdf + html polyglot"], 415, "unsupported_kind"),
+    ("a.zip.jpg", samples.REFUSED["zip"], 415, "unsupported_kind"),
+    ("clip.mp4", samples.TRUNCATED["mp4"], 422, "file_truncated"),
+    ("../../x.pdf", samples.TRUNCATED["pdf"], 422, "file_truncated"),
+])
+def test_hostile_files_get_the_apps_json_through_the_edge(stack, name, data, status, code):
+    before = sorted(p.name for p in (stack.root / "f").rglob("*")) \
+        if (stack.root / "f").exists() else []
+    parsed = assert_json_error(attach(stack, [(name, data)]), status, code)
+    if code == "unsupported_kind":
+        assert "JPEG" in parsed["error"] and "PDF" in parsed["error"]
+    assert sorted(p.name for p in (stack.root / "f").rglob("*")) == before
