@@ -23,6 +23,9 @@ ALPHABET = string.ascii_lowercase + string.digits
 EXTENSIONS = ("jpg", "png", "webp")
 PUBLIC_TOP = "i"  # the images' top folder: every avatar key, URL path and served file is under it
 FILES_TOP = "f"  # the attachments' top folder (served at /f/)
+# Every public tree, in key order: what the operator commands walk, back up and check. A backend
+# may hold fewer (`Storage.tops`: a bucket holds no attachments yet).
+PUBLIC_TOPS = (FILES_TOP, PUBLIC_TOP)
 ATTACHMENT_ID_RE = re.compile(r"att_(\d{13})_([a-z0-9]{10})")
 ATTACHMENT_PATH_RE = re.compile(FILES_TOP + r"/p/(\d{4})/(0[1-9]|1[0-2])/"
                                 + ATTACHMENT_ID_RE.pattern + r"/([^/\x00]{1,255})")
@@ -92,6 +95,26 @@ def is_public_key(key: str) -> bool:
     parts = key.split("/")
     return (len(parts) > 1 and parts[0] == PUBLIC_TOP
             and not any(p in ("", ".", "..") or "\0" in p for p in parts))
+
+
+def in_public_tree(key: str, tops: tuple[str, ...] = PUBLIC_TOPS) -> bool:
+    """True for a key or a prefix inside one of the public trees `tops` (a top itself too):
+    no empty, `.` or `..` part, no NUL. Where a listing may start; what it lists is the
+    backend's to name (`is_public_key`, `is_attachment_key`)."""
+    parts = key.split("/")
+    return parts[0] in tops and not any(p in ("", ".", "..") or "\0" in p for p in parts)
+
+
+def is_image_name(key: str) -> bool:
+    """True for a name ending in one of the image extensions (an avatar, an image
+    attachment's main file or a variant)."""
+    return key.rpartition(".")[2] in EXTENSIONS
+
+
+def attachment_folder(key: str) -> str | None:
+    """The folder `f/p/YYYY/MM/att_<id>` of an attachment key: what its main file and its
+    variants share (the unit gc keeps or removes); None for any other key."""
+    return key.rpartition("/")[0] if is_attachment_key(key) else None
 
 
 def unservable(key: str, s3: bool = False) -> str | None:

@@ -144,8 +144,7 @@ class LocalStorage(Storage):
             return None
         return _entry(key, st) if stat.S_ISREG(st.st_mode) else None
 
-    def walk(self, prefix=naming.PUBLIC_TOP):
-        prefix = self._prefix(prefix)
+    def _walk(self, prefix):
         for rel, _, st in scan(os.path.join(self.root, *prefix.split("/"))):
             if stat.S_ISREG(st.st_mode):
                 yield _entry(f"{prefix}/{rel}", st)
@@ -237,17 +236,24 @@ class LocalStorage(Storage):
         return len(found)
 
     # -- what only the local volume can judge --------------------------------------------
-    def audit(self, prefix=naming.PUBLIC_TOP):
-        """Modes nginx needs and links or special files, which `walk` skips (tree.audit)."""
-        for key, why, kind in audit(self.root, self._prefix(prefix)):
-            yield Finding(key, why, stray=True) if kind == "stray" else Finding(key, why,
-                                                                                 error=kind)
+    def audit(self, prefix=None):
+        """Modes nginx needs and links or special files, which `walk` skips (tree.audit); the
+        root, common to every tree, is judged once."""
+        seen = set()
+        for start in self.starts(prefix):
+            for key, why, kind in audit(self.root, start):
+                if (key, why) in seen:
+                    continue
+                seen.add((key, why))
+                yield Finding(key, why, stray=True) if kind == "stray" else Finding(
+                    key, why, error=kind)
 
     def unservable(self, key):
         return naming.unservable(key)
 
     def exposes(self, path):
-        return os.path.abspath(path).startswith(os.path.join(self.root, naming.PUBLIC_TOP, ""))
+        path = os.path.abspath(path)
+        return any(path.startswith(os.path.join(self.root, top, "")) for top in self.tops)
 
     @contextlib.contextmanager
     def scratch(self):
@@ -267,12 +273,6 @@ class LocalStorage(Storage):
         if not (naming.is_public_key(key) or naming.is_attachment_key(key)):
             raise ValueError(f"invalid storage key {key!r}")
         return os.path.join(self.root, *key.split("/"))
-
-    def _prefix(self, prefix: str) -> str:
-        prefix = prefix.rstrip("/")
-        if prefix != naming.PUBLIC_TOP:
-            self.path_of(prefix)
-        return prefix
 
     def _temp_file(self, kind: str = "") -> tuple[int, str]:
         prefix = f"{TMP_PREFIX}{os.getpid()}-{kind}"
