@@ -11,6 +11,12 @@ worked before and must keep working. The source is a local folder whatever the b
 through its interface, and every object written is read back and compared by SHA-256. A run that
 stops halfway is resumed by running it again: what is already there (the same bytes, or the
 re-encoded copy of the same source) is skipped.
+
+A source that is a storage root may hold attachments too (`f/`): into a volume they are copied
+the same way, byte for byte, each checked as `verify` checks it (the layout, the kind its name
+says); into a bucket, which cannot hold attachments yet, the whole run is refused before
+anything is copied, in one line naming how many there are, as leaving them behind unsaid is how
+files get lost.
 """
 
 import hashlib
@@ -25,8 +31,9 @@ from flask.cli import with_appcontext
 from .. import naming
 from ..errors import StorageUnavailable, UploadsError
 from ..images import FORMATS, sniff
-from ..naming import PUBLIC_TOP
+from ..naming import FILES_TOP, PUBLIC_TOP
 from ..storage.tree import scan
+from .attached import content_problem, folder_problems, refuse_remote
 from .common import (
     content_type,
     decode_problem,
@@ -78,16 +85,26 @@ def migrate(source, dry_run, as_json, show_progress):
     neither p/ nor i/.
     """
     base, prefix = _layout(source)
+    attachments = [(f"{FILES_TOP}/{rel}", path, st) for rel, path, st in _files(base, FILES_TOP)
+                   ] if prefix == PUBLIC_TOP else []
+    refusal = refuse_remote(storage(), [key for key, _, _ in attachments], source)
+    if refusal:  # before the store is even asked for anything: nothing is copied
+        _refuse(refusal, as_json, dry_run, source, len(attachments))
     store = storage(writing=not dry_run)
     limits = current_app.extensions["uploads.limits"]
     max_bytes = current_app.config["MAX_BYTES"]
     result = {**{kind: [] for kind in KINDS}, "reencoded": [], "legacy": []}
     stored = 0
-    entries = [e for e in scan(os.path.join(base, prefix)) if not stat.S_ISDIR(e[2].st_mode)]
+    misfits = {path: problem for path, problem, error
+               in folder_problems([key for key, _, _ in attachments]) if error}
+    entries = attachments + [(f"{PUBLIC_TOP}/{rel}", path, st)
+                             for rel, path, st in _files(base, prefix)]
     with progress(entries, show_progress, "migrate") as bar:
-        for rel, path, st in bar:
-            key = f"{PUBLIC_TOP}/{rel}"
-            got = _one(path, st, key, store, limits, max_bytes, dry_run)
+        for key, path, st in bar:
+            if key.startswith(FILES_TOP + "/"):
+                got = _attachment(path, st, key, store, limits, dry_run, misfits)
+            else:
+                got = _one(path, st, key, store, limits, max_bytes, dry_run)
             if got.kind == "rejected":
                 result["rejected"].append({"path": key, "problem": got.problem})
                 continue
@@ -96,7 +113,7 @@ def migrate(source, dry_run, as_json, show_progress):
             if got.content:
                 result["reencoded"].append({"path": key, "content": got.content,
                                             "stored_as": named_format(key)})
-            if not naming.is_valid_key(key):
+            if key.startswith(PUBLIC_TOP + "/") and not naming.is_valid_key(key):
                 result["legacy"].append(key)
     ok = not result["rejected"] and not result["conflicts"]
     if as_json:
@@ -130,12 +147,51 @@ def _report(result: dict, ok: bool, dry_run: bool, stored: int) -> None:
 
 
 def _layout(source: str) -> tuple[str, str]:
-    """(base, prefix) so that files are under `base/prefix`: prefix 'i' or the folder's name."""
-    if os.path.isdir(os.path.join(source, PUBLIC_TOP)):
+    """(base, prefix) so that images are under `base/prefix`: prefix 'i' (a storage root,
+    which may also hold attachments under `base/f`) or the folder's name (a copy of public/i)."""
+    if any(os.path.isdir(os.path.join(source, top)) for top in (PUBLIC_TOP, FILES_TOP)):
         return source, PUBLIC_TOP
     if os.path.isdir(os.path.join(source, "p")):
         return os.path.dirname(source), os.path.basename(source)
-    raise click.UsageError(f"{source} holds neither p/ (a copy of public/i) nor i/")
+    raise click.UsageError(f"{source} holds neither p/ (a copy of public/i) nor i/ or f/")
+
+
+def _files(base: str, prefix: str):
+    """(relative path, path, lstat) of everything but folders under `base/prefix`."""
+    return [e for e in scan(os.path.join(base, prefix)) if not stat.S_ISDIR(e[2].st_mode)]
+
+
+def _refuse(line: str, as_json: bool, dry_run: bool, source: str, count: int) -> None:
+    if as_json:
+        print_json({"ok": False, "dry_run": dry_run, "source": source, "refused": line,
+                    "attachments": count})
+    else:
+        click.echo(f"REFUSED: {line}; nothing copied")
+    raise SystemExit(1)
+
+
+def _attachment(path, st, key, store, limits, dry_run, misfits) -> Outcome:
+    """An attachment copied byte for byte once it is what `verify` accepts: a file of the
+    layout, alone in its folder but for an image's variants, of the kind its name says."""
+    if not stat.S_ISREG(st.st_mode):
+        return Outcome("rejected", "not a regular file (links are not followed)")
+    problem = misfits.get(key) or misfits.get(key.rpartition("/")[0] + "/")
+    if problem:
+        return Outcome("rejected", problem)
+    config = current_app.config
+    limit = config["ATTACHMENT_IMAGE_MAX_BYTES" if naming.is_image_name(key)
+                   else "ATTACHMENT_MAX_BYTES"]
+    if st.st_size > limit:
+        return Outcome("rejected", f"{st.st_size} bytes, over the attachment limit ({limit})")
+    try:
+        with open(path, "rb") as f:
+            source = f.read()
+    except OSError as exc:
+        return Outcome("rejected", f"cannot read: {exc.strerror}")
+    problem = content_problem(store, key, source, limits)
+    if problem:
+        return Outcome("rejected", problem)
+    return _place(store, key, source, source, "", dry_run)
 
 
 def _one(path, st, key, store, limits, max_bytes, dry_run) -> Outcome:
