@@ -9,7 +9,10 @@ the kind (kinds.py) its extension names. A bucket holds no attachments yet (the 
 """
 
 import io
+import stat
 from collections import defaultdict
+
+from flask import current_app
 
 from .. import kinds, media, naming
 from ..errors import UploadsError
@@ -99,3 +102,24 @@ def refuse_remote(store, keys, what: str) -> str | None:
     return (f"{what} holds {count} attachment file(s) under f/, which an S3 store cannot take "
             "yet (attachments are not supported in S3 mode: their route answers 501); copying "
             "only the images would leave them behind. Keep the volume that holds them")
+
+
+def source_problem(path: str, st, key: str, store, limits, misfits) -> tuple[str | None, bytes]:
+    """(why not, b"") or (None, its bytes) for a local file `migrate` would copy to `key`: a
+    regular file of the layout, alone in its folder but for an image's variants (`misfits`,
+    from `folder_problems`), within its kind's limit, of the kind its name says."""
+    if not stat.S_ISREG(st.st_mode):
+        return "not a regular file (links are not followed)", b""
+    problem = misfits.get(key) or misfits.get(key.rpartition("/")[0] + "/")
+    if problem:
+        return problem, b""
+    name = "ATTACHMENT_IMAGE_MAX_BYTES" if naming.is_image_name(key) else "ATTACHMENT_MAX_BYTES"
+    limit = current_app.config[name]
+    if st.st_size > limit:
+        return f"{st.st_size} bytes, over the attachment limit ({limit})", b""
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError as exc:
+        return f"cannot read: {exc.strerror}", b""
+    return content_problem(store, key, data, limits), data

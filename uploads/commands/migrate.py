@@ -33,7 +33,7 @@ from ..errors import StorageUnavailable, UploadsError
 from ..images import FORMATS, sniff
 from ..naming import FILES_TOP, PUBLIC_TOP
 from ..storage.tree import scan
-from .attached import content_problem, folder_problems, refuse_remote
+from .attached import folder_problems, refuse_remote, source_problem
 from .common import (
     content_type,
     decode_problem,
@@ -70,6 +70,7 @@ def migrate(source, dry_run, as_json, show_progress):
     SOURCE layouts:
       copy of public/i    SOURCE/p/2025/10/avatar_….jpg  ->  i/p/2025/10/avatar_….jpg
       folder holding i/   SOURCE/i/p/2025/10/avatar_….jpg ->  i/p/2025/10/avatar_….jpg
+      (a storage root)    SOURCE/f/p/2025/10/att_…/<name> ->  f/p/2025/10/att_…/<name>
 
     Each file must be a JPEG, PNG or WebP that decodes fully, named .jpg, .png or .webp, of
     at most UPLOADS_MAX_BYTES; others are rejected and listed. Accepted files are copied
@@ -82,7 +83,11 @@ def migrate(source, dry_run, as_json, show_progress):
     different bytes is a conflict and is never overwritten. Names outside the scheme are
     imported and listed as warnings. Exit 0 when every file is imported or already there
     (a rerun of a complete migration), 1 on any reject or conflict, 2 when SOURCE has
-    neither p/ nor i/.
+    neither p/ nor i/ or f/.
+
+    Attachments (f/) are copied byte for byte into a volume, each checked as verify checks
+    it. A bucket cannot hold them yet: with UPLOADS_STORAGE=s3 a SOURCE holding any is
+    refused (exit 1) before anything is copied.
     """
     base, prefix = _layout(source)
     attachments = [(f"{FILES_TOP}/{rel}", path, st) for rel, path, st in _files(base, FILES_TOP)
@@ -171,24 +176,8 @@ def _refuse(line: str, as_json: bool, dry_run: bool, source: str, count: int) ->
 
 
 def _attachment(path, st, key, store, limits, dry_run, misfits) -> Outcome:
-    """An attachment copied byte for byte once it is what `verify` accepts: a file of the
-    layout, alone in its folder but for an image's variants, of the kind its name says."""
-    if not stat.S_ISREG(st.st_mode):
-        return Outcome("rejected", "not a regular file (links are not followed)")
-    problem = misfits.get(key) or misfits.get(key.rpartition("/")[0] + "/")
-    if problem:
-        return Outcome("rejected", problem)
-    config = current_app.config
-    limit = config["ATTACHMENT_IMAGE_MAX_BYTES" if naming.is_image_name(key)
-                   else "ATTACHMENT_MAX_BYTES"]
-    if st.st_size > limit:
-        return Outcome("rejected", f"{st.st_size} bytes, over the attachment limit ({limit})")
-    try:
-        with open(path, "rb") as f:
-            source = f.read()
-    except OSError as exc:
-        return Outcome("rejected", f"cannot read: {exc.strerror}")
-    problem = content_problem(store, key, source, limits)
+    """An attachment copied byte for byte once it is what `verify` accepts."""
+    problem, source = source_problem(path, st, key, store, limits, misfits)
     if problem:
         return Outcome("rejected", problem)
     return _place(store, key, source, source, "", dry_run)
