@@ -19,8 +19,8 @@ const TEXTS = {
     planKept: "Envoyée telle quelle : {width} × {height} px, {size}.",
     planUnknown: "Envoyé tel quel ({size}) : ce navigateur ne sait pas le lire, le serveur " +
       "en jugera.",
-    planShrunk: "Réduite avant l'envoi : {width} × {height} px, {type}, {size} " +
-      "(original : {originalWidth} × {originalHeight} px, {originalSize}).",
+    planShrunk: "Réduite avant l'envoi : {width} × {height} px, {type}, {size} ; " +
+      "l'original : {originalWidth} × {originalHeight} px, {originalSize}.",
     target: "Envoi vers {url}",
     sending: "Envoi en cours…",
     waiting: "Fichier envoyé, traitement par le serveur…",
@@ -67,8 +67,8 @@ const TEXTS = {
     preparing: "Preparing the image…",
     planKept: "Sent as it is: {width} × {height} px, {size}.",
     planUnknown: "Sent as it is ({size}): this browser cannot read it, the server will judge.",
-    planShrunk: "Shrunk before sending: {width} × {height} px, {type}, {size} " +
-      "(original: {originalWidth} × {originalHeight} px, {originalSize}).",
+    planShrunk: "Shrunk before sending: {width} × {height} px, {type}, {size}; " +
+      "the original: {originalWidth} × {originalHeight} px, {originalSize}.",
     target: "Uploading to {url}",
     sending: "Uploading…",
     waiting: "File sent, the server is processing it…",

@@ -108,20 +108,22 @@ export async function prepare(file, limits, { language } = {}) {
     blob: file, name: file.name, type: file.type, size: file.size, width, height,
     shrunk: false, originalSize: file.size, originalWidth: width, originalHeight: height,
   });
+  const tooLarge = () => new UploadError("refused", say(language || pickLanguage(), "tooLarge", {
+    max: limits.max_bytes_text || limits.max_bytes,
+  }), { status: 0, code: "file_too_large" });
   let bitmap;
   try {
     bitmap = await createImageBitmap(file, { imageOrientation: "from-image" });
   } catch (err) {
     if (file.size <= maxBytes) return kept(null, null);
-    throw new UploadError("refused", say(language || pickLanguage(), "tooLarge", {
-      max: limits.max_bytes_text || limits.max_bytes,
-    }), { status: 0, code: "file_too_large" });
+    throw tooLarge();
   }
   try {
     const { width, height } = bitmap;
     if (file.size <= maxBytes && Math.max(width, height) <= maxSide) return kept(width, height);
     const accepted = (limits && limits.content_types) || Object.keys(EXTENSIONS);
     const encoded = await shrink(bitmap, file.type, maxSide, maxBytes, accepted);
+    if (!encoded) throw tooLarge();
     return {
       blob: encoded.blob, name: renamed(file.name, encoded.blob.type), type: encoded.blob.type,
       size: encoded.blob.size, width: encoded.width, height: encoded.height, shrunk: true,
@@ -138,8 +140,9 @@ function renamed(name, type) {
 }
 
 /** Re-encode at most maxSide on the long side, lowering the quality and then the size until the
- * file is within maxBytes. JPEG unless the picture has transparency: then WebP (or PNG where
- * this browser cannot encode WebP), so transparent parts do not turn black. */
+ * file is within maxBytes (null if even a fifth of the side is not). JPEG unless the picture
+ * has transparency: then WebP (or PNG where this browser cannot encode WebP), so transparent
+ * parts do not turn black. */
 async function shrink(bitmap, sourceType, maxSide, maxBytes, accepted) {
   let scale = Math.min(1, maxSide / Math.max(bitmap.width, bitmap.height));
   let type = "image/jpeg";
@@ -162,7 +165,7 @@ async function shrink(bitmap, sourceType, maxSide, maxBytes, accepted) {
     }
     scale *= 0.8;  // still too large at the lowest quality: fewer pixels
   }
-  throw new Error("the image could not be made small enough");
+  return null;
 }
 
 function draw(bitmap, width, height) {
