@@ -14,6 +14,7 @@ import os
 import re
 import shutil
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -172,6 +173,14 @@ class UploadPage:
     def image(self, selector) -> dict:
         """The <img>'s state once chromium has finished with it (decoded, or failed)."""
         return self.tab.evaluate(IMAGE_SCRIPT, selector)
+
+    def wait_until(self, expression, timeout=15):
+        """Until `expression` is true in the page. Polled from here: Playwright's own
+        wait_for_function evaluates strings in the page, which its policy forbids."""
+        deadline = time.monotonic() + timeout
+        while not self.tab.evaluate(expression):
+            assert time.monotonic() < deadline, f"still false after {timeout} s: {expression}"
+            self.tab.wait_for_timeout(50)
 
     def focused(self) -> str:
         return self.tab.evaluate("document.activeElement.id")
