@@ -449,3 +449,26 @@ def test_module_keeps_transparency_when_it_shrinks(page, page_stack):
         {"name": "dessin.png", "type": "image/png", "width": 300, "height": 100,
          "shrunk": False, "same": True, "bottomAlpha": 0},
     ]
+
+
+def test_another_site_imports_the_module_and_uploads(page, page_stack, origins):
+    """A web app on another origin (one on the edge's CORS allowlist) imports the module from
+    /uploads/uploader.js and uploads with it, limits first, as the README shows."""
+    allowed, _other = origins
+    page.open(f"{allowed.url}/index.html")
+    result = page.tab.evaluate("""async (api) => {
+      const { getLimits, prepare, upload } = await import(api + "/uploads/uploader.js");
+      const canvas = new OffscreenCanvas(2400, 1200);
+      const context = canvas.getContext("2d");
+      context.fillStyle = "#2a6"; context.fillRect(0, 0, 2400, 1200);
+      const file = new File([await canvas.convertToBlob({ type: "image/jpeg" })], "large.jpg",
+                            { type: "image/jpeg" });
+      const limits = await getLimits(api);
+      const ready = await prepare(file, limits);
+      const seen = [];
+      const data = await upload(ready.blob, { url: api + "/api/upload/avatar", name: ready.name,
+                                              onProgress: (p) => seen.push(p.sent) });
+      return { width: data.width, height: data.height, shrunk: ready.shrunk,
+               finished: seen[seen.length - 1] };
+    }""", page_stack.url)
+    assert result == {"width": 2048, "height": 1024, "shrunk": True, "finished": True}
