@@ -17,8 +17,8 @@ const TEXTS = {
     or: "ou",
     preparing: "Préparation de l'image…",
     planKept: "Envoyée telle quelle : {width} × {height} px, {size}.",
-    planUnknown: "Envoyé tel quel ({size}) : ce navigateur ne sait pas le lire, le serveur " +
-      "en jugera.",
+    planUnknown: "Envoyé tel quel, {size} : ce navigateur ne sait pas le lire (ou ne le doit " +
+      "pas : trop de pixels), le serveur en jugera.",
     planShrunk: "Réduite avant l'envoi : {width} × {height} px, {type}, {size} ; " +
       "l'original : {originalWidth} × {originalHeight} px, {originalSize}.",
     target: "Envoi vers {url}",
@@ -66,7 +66,8 @@ const TEXTS = {
     or: "or",
     preparing: "Preparing the image…",
     planKept: "Sent as it is: {width} × {height} px, {size}.",
-    planUnknown: "Sent as it is ({size}): this browser cannot read it, the server will judge.",
+    planUnknown: "Sent as it is, {size}: this browser cannot read it (or must not: too many " +
+      "pixels), the server will judge.",
     planShrunk: "Shrunk before sending: {width} × {height} px, {type}, {size}; " +
       "the original: {originalWidth} × {originalHeight} px, {originalSize}.",
     target: "Uploading to {url}",

@@ -111,6 +111,15 @@ export async function prepare(file, limits, { language } = {}) {
   const tooLarge = () => new UploadError("refused", say(language || pickLanguage(), "tooLarge", {
     max: limits.max_bytes_text || limits.max_bytes,
   }), { status: 0, code: "file_too_large" });
+  // Over the server's pixel limit, decoding here would take seconds and gigabytes on a phone
+  // (144 MP: 2 GB, the page frozen) for a file the server refuses anyway: not decoded, sent
+  // as it is when it fits, so that the server says why in the user's language.
+  const declared = await headerSize(file);
+  const maxPixels = (limits && limits.max_pixels) || Infinity;
+  if (declared && declared.width * declared.height > maxPixels) {
+    if (file.size <= maxBytes) return kept(null, null);
+    throw tooLarge();
+  }
   let bitmap;
   try {
     bitmap = await createImageBitmap(file, { imageOrientation: "from-image" });
@@ -124,6 +133,9 @@ export async function prepare(file, limits, { language } = {}) {
     const accepted = (limits && limits.content_types) || Object.keys(EXTENSIONS);
     const encoded = await shrink(bitmap, file.type, maxSide, maxBytes, accepted);
     if (!encoded) throw tooLarge();
+    // Only larger than the stored size, and the copy is no smaller: the original costs the
+    // uplink less, and the server scales it down itself.
+    if (file.size <= maxBytes && encoded.blob.size >= file.size) return kept(width, height);
     return {
       blob: encoded.blob, name: renamed(file.name, encoded.blob.type), type: encoded.blob.type,
       size: encoded.blob.size, width: encoded.width, height: encoded.height, shrunk: true,
@@ -132,6 +144,40 @@ export async function prepare(file, limits, { language } = {}) {
   } finally {
     bitmap.close();
   }
+}
+
+/** Width and height from the first bytes of a JPEG, PNG or WebP (no decoding), else null. */
+export async function headerSize(file) {
+  const b = new Uint8Array(await file.slice(0, 256 * 1024).arrayBuffer());
+  const u16 = (i) => (b[i] << 8) | b[i + 1];
+  const u24le = (i) => b[i] | (b[i + 1] << 8) | (b[i + 2] << 16);
+  if (b[0] === 0x89 && b[1] === 0x50 && b.length >= 24) {  // PNG: IHDR
+    return { width: (u16(16) << 16) | u16(18), height: (u16(20) << 16) | u16(22) };
+  }
+  if (b[0] === 0xff && b[1] === 0xd8) {  // JPEG: the first start-of-frame marker
+    for (let i = 2; i + 9 < b.length;) {
+      if (b[i] !== 0xff) return null;
+      const marker = b[i + 1];
+      if (marker >= 0xc0 && marker <= 0xcf && ![0xc4, 0xc8, 0xcc].includes(marker)) {
+        return { width: u16(i + 7), height: u16(i + 5) };
+      }
+      i += 2 + (marker >= 0xd0 && marker <= 0xd9 ? 0 : u16(i + 2));
+    }
+    return null;
+  }
+  const text = (i, n) => String.fromCharCode(...b.slice(i, i + n));
+  if (text(0, 4) === "RIFF" && text(8, 4) === "WEBP" && b.length >= 30) {
+    const chunk = text(12, 4);
+    if (chunk === "VP8X") return { width: u24le(24) + 1, height: u24le(27) + 1 };
+    if (chunk === "VP8 ") {
+      return { width: (b[26] | (b[27] << 8)) & 0x3fff, height: (b[28] | (b[29] << 8)) & 0x3fff };
+    }
+    if (chunk === "VP8L") {
+      const bits = b[21] | (b[22] << 8) | (b[23] << 16) | (b[24] << 24);
+      return { width: (bits & 0x3fff) + 1, height: ((bits >>> 14) & 0x3fff) + 1 };
+    }
+  }
+  return null;
 }
 
 function renamed(name, type) {

@@ -472,3 +472,50 @@ def test_another_site_imports_the_module_and_uploads(page, page_stack, origins):
                finished: seen[seen.length - 1] };
     }""", page_stack.url)
     assert result == {"width": 2048, "height": 1024, "shrunk": True, "finished": True}
+
+
+MODULE_PREPARE = """async ([b64, type, limits]) => {
+  const { prepare, headerSize } = await import("/uploads/uploader.js");
+  const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+  const file = new File([bytes], "picture", { type });
+  const size = await headerSize(file);
+  const p = await prepare(file, limits);
+  return { size, width: p.width, shrunk: p.shrunk, kept: p.blob === file };
+}"""
+LIMITS = {"max_bytes": 5 * MIB, "max_bytes_text": "5MB", "max_side": 2048,
+          "max_pixels": 25_000_000, "content_types": ["image/jpeg", "image/png", "image/webp"]}
+
+
+def _b64(im, fmt, **options) -> str:
+    import base64
+    out = io.BytesIO()
+    im.save(out, fmt, **options)
+    return base64.b64encode(out.getvalue()).decode()
+
+
+@pytest.mark.parametrize(("fmt", "mode", "options"), [
+    ("JPEG", "RGB", {}), ("JPEG", "RGB", {"progressive": True}), ("PNG", "RGBA", {}),
+    ("WEBP", "RGB", {}), ("WEBP", "RGB", {"lossless": True}), ("WEBP", "RGBA", {}),
+], ids=["jpeg", "progressive", "png", "webp", "webp-lossless", "webp-alpha"])
+def test_module_reads_the_size_from_the_header_and_never_decodes_past_the_pixel_limit(
+        page, page_stack, fmt, mode, options):
+    """A picture over max_pixels is not decoded in the browser (a 144 MP photo took 11 s and
+    2 GB there): it is sent as it is, for the server to say why it refuses it."""
+    page.open(page_stack.url + "/uploads/")
+    data = _b64(Image.new(mode, (300, 200), (200, 40, 40, 255)[:len(mode)]), fmt, **options)
+    type_ = "image/" + fmt.lower()
+    small = page.tab.evaluate(MODULE_PREPARE, [data, type_, {**LIMITS, "max_pixels": 50_000}])
+    assert small == {"size": {"width": 300, "height": 200}, "width": None, "shrunk": False,
+                     "kept": True}
+    within = page.tab.evaluate(MODULE_PREPARE, [data, type_, LIMITS])
+    assert within["width"] == 300 and within["kept"] is True
+
+
+def test_module_keeps_an_original_smaller_than_its_copy(page, page_stack):
+    """Over the stored side only, a PNG of sharp stripes stays as it is: its JPEG copy would be
+    larger, and the server scales it down itself."""
+    page.open(page_stack.url + "/uploads/")
+    row = Image.frombytes("L", (3000, 1), bytes(([0] * 8 + [255] * 8) * 187 + [0] * 8))
+    data = _b64(row.resize((3000, 4000), Image.Resampling.NEAREST), "PNG")
+    result = page.tab.evaluate(MODULE_PREPARE, [data, "image/png", LIMITS])
+    assert result["kept"] is True and result["shrunk"] is False and result["width"] == 3000
