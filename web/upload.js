@@ -1,99 +1,160 @@
 /*
  * The operator's upload page. It sends the file exactly as the existing web client does
  * (FormData with the field "avatar", POST /api/upload/avatar, then reads data.url) so that a
- * success here means the real client works too. XHR rather than fetch: only XHR reports
- * upload progress. No inline code anywhere, so a strict Content-Security-Policy still allows it.
- * The words, in French and English, and their formatting are in texts.js, loaded first.
+ * success here means the real client works too, through uploader.js, the module other web
+ * apps import: a photo over the server's limits is shrunk here before it is sent.
+ * No inline code anywhere, so a strict Content-Security-Policy still allows it.
  */
-"use strict";
-
-const UPLOAD_PATH = "/api/upload/avatar";
-const TIMEOUT_MS = 120000;
+import { getLimits, prepare, upload, UPLOAD_PATH } from "./uploader.js";
+import { formatList, formatSize, lang, shortSize, t, translatePage } from "./texts.js";
 
 const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(window.location.search);
-let chosenFile = null;
+const limitsByBase = new Map();  // API base -> Promise of its limits, or null when unknown
+let prepared = null;     // what prepare() made of the chosen file: what will be sent
 let previewUrl = null;
 let blockedByPolicy = null;
+let controller = null;   // aborts the upload in flight
+let run = 0;             // bumped by every choice and every send: older outcomes are ignored
 
-/** Where to POST: this site by default, or the API base from the field or ?api=. */
-function uploadUrl() {
+/** The API base from the field or ?api=, "" for this site; throws on a bad address. */
+function apiBase() {
   const base = $("api-base").value.trim();
-  if (!base) return UPLOAD_PATH;
+  if (!base) return "";
   const url = new URL(base);  // throws on a relative or malformed address
   if (url.protocol !== "http:" && url.protocol !== "https:") throw new TypeError(base);
-  return url.origin + url.pathname.replace(/\/+$/, "") + UPLOAD_PATH;
+  return url.origin + url.pathname.replace(/\/+$/, "");
 }
 
 function showTarget() {
   let shown;
   try {
-    shown = new URL(uploadUrl(), window.location.href).href;
+    shown = new URL(apiBase() + UPLOAD_PATH, window.location.href).href;
   } catch (err) {
     shown = t("badBase");
   }
   $("target").textContent = t("target", { url: shown });
 }
 
-function setProgress(percent) {
-  const value = Math.max(0, Math.min(100, Math.round(percent)));
-  $("progress").value = value;
-  $("progress").textContent = value + " %";
-  $("progress-text").textContent = value + " %";
+/** The server's limits for the current base, asked once; null when it cannot be asked (the
+ * file is then sent as it is, and the server judges it). */
+function currentLimits() {
+  let base;
+  try {
+    base = apiBase();
+  } catch (err) {
+    return Promise.resolve(null);
+  }
+  if (!limitsByBase.has(base)) {
+    limitsByBase.set(base, getLimits(base, { language: lang }).catch(() => {
+      limitsByBase.delete(base);  // asked again next time
+      return null;
+    }));
+  }
+  return limitsByBase.get(base);
+}
+
+async function showLimits() {
+  const limits = await currentLimits();
+  if (!limits) return;
+  $("accepted").textContent = t("accepted", {
+    formats: formatList(limits.content_types), max: limits.max_bytes_text, side: limits.max_side,
+  });
+}
+
+function setProgress(loaded, total) {
+  const percent = total > 0 ? Math.max(0, Math.min(100, Math.round((100 * loaded) / total))) : 0;
+  $("progress").value = percent;
+  $("progress").textContent = percent + " %";
+  $("progress-text").textContent = percent + " %";
+  $("progress-bytes").textContent = total > 0
+    ? t("progressBytes", { loaded: shortSize(loaded), total: shortSize(total) }) : "";
 }
 
 function setStatus(text) {
   $("status").textContent = text;
 }
 
+/** Bring the outcome into view (below the fold on a phone) and move focus to it. */
+function present(element, block) {
+  element.scrollIntoView({ block, behavior: "instant" });
+  element.focus({ preventScroll: true });
+}
+
 function showError(message, detail) {
   $("error-message").textContent = message;
   $("error-detail").textContent = detail || "";
-  $("error").hidden = false;
+  $("error").classList.add("shown");
   setStatus("");
 }
 
 function clearOutcome() {
-  $("error").hidden = true;
+  $("error").classList.remove("shown");
   $("error-message").textContent = "";
   $("error-detail").textContent = "";
+  $("retry").hidden = true;
   $("result").hidden = true;
   $("result-img").removeAttribute("src");
   setStatus("");
 }
 
-function choose(file) {
-  if (!file) return;
-  chosenFile = file;
-  clearOutcome();
-  setProgress(0);
+/** The page is sending (or not): one upload at a time, cancellable. */
+function busy(on) {
+  $("send").disabled = on || !prepared;
+  $("cancel").hidden = !on;
+  if (on) $("upload-form").setAttribute("aria-busy", "true");
+  else $("upload-form").removeAttribute("aria-busy");
+}
+
+function showPreview(blob) {
   if (previewUrl) URL.revokeObjectURL(previewUrl);
-  previewUrl = URL.createObjectURL(file);
-  $("chosen").textContent = t("chosen", {
-    name: file.name, type: file.type || t("unknownType"), size: formatSize(file.size),
-  });
+  previewUrl = URL.createObjectURL(blob);
   $("preview-img").hidden = false;
   $("preview-img").src = previewUrl;
   $("preview").hidden = false;
-  $("send").disabled = false;
 }
 
-/** The message to show for a refusal: the server's own `error` first, else one by status. */
-function refusalMessage(status, body) {
-  if (body && typeof body.error === "string" && body.error) return body.error;
-  if (status === 401 || status === 413 || status === 415 || status === 429) {
-    return t("http" + status);
+function showPlan(p) {
+  if (p.shrunk) {
+    $("plan").textContent = t("planShrunk", {
+      width: p.width, height: p.height, type: p.type, size: formatSize(p.size),
+      originalWidth: p.originalWidth, originalHeight: p.originalHeight,
+      originalSize: formatSize(p.originalSize),
+    });
+  } else if (p.width) {
+    $("plan").textContent = t("planKept", { width: p.width, height: p.height,
+                                            size: formatSize(p.size) });
+  } else {
+    $("plan").textContent = t("planUnknown", { size: formatSize(p.size) });
   }
-  return status >= 500 ? t("http5xx") : t("httpOther");
 }
 
-function parseJson(xhr) {
-  const type = xhr.getResponseHeader("Content-Type") || "";
-  if (!/[/+]json\b/i.test(type)) return null;
+/** A new file: whatever was being sent is abandoned (its outcome would be the old file's). */
+async function choose(file) {
+  if (!file) return;
+  const mine = ++run;
+  if (controller) controller.abort();
+  controller = null;
+  prepared = null;
+  busy(false);
+  clearOutcome();
+  setProgress(0, 0);
+  $("chosen").textContent = t("chosen", {
+    name: file.name, type: file.type || t("unknownType"), size: formatSize(file.size),
+  });
+  $("plan").textContent = t("preparing");
+  showPreview(file);
   try {
-    return JSON.parse(xhr.responseText);
+    const p = await prepare(file, await currentLimits(), { language: lang });
+    if (mine !== run) return;
+    prepared = p;
+    if (p.shrunk) showPreview(p.blob);  // what will be sent, not what was chosen
+    showPlan(p);
+    busy(false);
   } catch (err) {
-    return null;
+    if (mine !== run) return;
+    $("plan").textContent = "";
+    showError(err.message, err.code || "");
   }
 }
 
@@ -135,70 +196,78 @@ function showVariants(data) {
     '"\n     sizes="' + smallest + 'px" alt="">';
 }
 
-/** The request is over, whatever its outcome: the form may be used again. */
-function settle() {
-  $("upload-form").removeAttribute("aria-busy");
-  $("send").disabled = false;
+/** Worth trying again as it is: the connection, the time, or the server's state failed,
+ * not the file. */
+function retryable(err) {
+  return err.kind !== "refused" || err.status === 408 || err.status === 429 || err.status >= 500;
 }
 
-function finish(xhr) {
-  settle();
-  const body = parseJson(xhr);
-  if (xhr.status >= 200 && xhr.status < 300 && body && body.success && body.data
-      && typeof body.data.url === "string") {
-    showStored(body.data);
+function failed(err, url) {
+  setProgress(0, 0);  // a full bar must never stand for a refusal
+  if (err.kind === "aborted") {
+    setStatus(err.message);
+    $("retry").hidden = false;
+    present($("retry"), "center");
     return;
   }
-  const code = body && body.code ? " · " + body.code : "";
-  const message = xhr.status >= 200 && xhr.status < 300 ? t("noUrl") : refusalMessage(xhr.status, body);
-  showError(message, "HTTP " + xhr.status + code);
-  if (xhr.status === 401) {
+  let detail = url;
+  if (err.kind === "refused") {
+    detail = "HTTP " + err.status + (err.code ? " · " + err.code : "");
+    if (err.retryAfter) detail += " · " + t("retryIn", { seconds: err.retryAfter });
+  }
+  if (blockedByPolicy && err.kind === "network") return;  // the policy's message says why
+  showError(err.message, detail);
+  $("retry").hidden = !retryable(err);
+  if (err.status === 401) {
     $("settings").open = true;
     $("token").focus();
-  }
-}
-
-function upload(event) {
-  event.preventDefault();
-  if (!chosenFile) return;
-  let url;
-  try {
-    url = uploadUrl();
-  } catch (err) {
-    showError(t("badBase"));
     return;
   }
+  present($("error"), "center");
+}
+
+async function send(event) {
+  if (event) event.preventDefault();
+  if (!prepared || controller) return;
+  let base;
+  try {
+    base = apiBase();
+  } catch (err) {
+    showError(t("badBase"));
+    present($("error"), "center");
+    return;
+  }
+  const url = new URL(base + UPLOAD_PATH, window.location.href).href;
+  const mine = ++run;
+  const limits = await currentLimits();
+  if (mine !== run) return;
   clearOutcome();
   blockedByPolicy = null;
-  setProgress(0);
+  setProgress(0, 0);
   setStatus(t("sending"));
-  $("send").disabled = true;
-  $("upload-form").setAttribute("aria-busy", "true");
-
-  const form = new FormData();
-  form.append("avatar", chosenFile, chosenFile.name);
-  const xhr = new XMLHttpRequest();
-  xhr.open("POST", url);
-  xhr.timeout = TIMEOUT_MS;
-  const token = $("token").value.trim();
-  if (token) xhr.setRequestHeader("Authorization", "Bearer " + token);
-  xhr.upload.onprogress = (e) => {
-    if (e.lengthComputable && e.total > 0) setProgress((100 * e.loaded) / e.total);
-  };
-  xhr.upload.onload = () => {
-    setProgress(100);
-    setStatus(t("waiting"));
-  };
-  xhr.onload = () => finish(xhr);
-  xhr.onerror = () => {
-    settle();
-    if (!blockedByPolicy) showError(t("network"), url);
-  };
-  xhr.ontimeout = () => {
-    settle();
-    showError(t("timeout"), url);
-  };
-  xhr.send(form);
+  controller = new AbortController();
+  busy(true);
+  try {
+    const data = await upload(prepared.blob, {
+      url: base + UPLOAD_PATH, field: (limits && limits.field) || "avatar", name: prepared.name,
+      token: $("token").value.trim(), language: lang, signal: controller.signal,
+      onProgress: ({ loaded, total, sent }) => {
+        if (mine !== run) return;
+        setProgress(loaded, total);
+        if (sent) setStatus(t("waiting"));
+      },
+    });
+    if (mine !== run) return;
+    controller = null;
+    busy(false);
+    showStored(data);
+    present($("result"), "start");
+  } catch (err) {
+    if (mine !== run) return;  // a newer file or upload took over: this outcome is stale
+    controller = null;
+    busy(false);
+    failed(err, url);
+  }
 }
 
 function wireDropZone() {
@@ -226,19 +295,24 @@ function init() {
     $("settings").open = true;  // a page posting elsewhere says so where it can be seen
   }
   showTarget();
+  showLimits();
   $("api-base").addEventListener("input", showTarget);
+  $("api-base").addEventListener("change", showLimits);
   $("file").addEventListener("change", () => choose($("file").files[0]));
   $("preview-img").addEventListener("error", () => {
     if (!$("preview-img").getAttribute("src")) return;
     $("preview-img").hidden = true;  // no broken-image icon: the caption says why
     $("chosen").textContent += " — " + t("previewFailed");
   });
-  $("upload-form").addEventListener("submit", upload);
+  $("upload-form").addEventListener("submit", send);
+  $("cancel").addEventListener("click", () => controller && controller.abort());
+  $("retry").addEventListener("click", () => send());
   // Served with a strict policy, the page may not reach another API or image host: say so,
   // whichever of this event and the request's own error comes last.
   document.addEventListener("securitypolicyviolation", (e) => {
     blockedByPolicy = e.blockedURI || e.violatedDirective;
     showError(t("policy"), blockedByPolicy);
+    present($("error"), "center");
   });
   wireDropZone();
   document.body.classList.add("ready");

@@ -9,10 +9,12 @@ Without chromium (or Playwright) the tier skips and says why; `make browser-deps
 import base64
 import functools
 import http.server
+import json
 import os
 import re
 import shutil
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -93,14 +95,27 @@ def locale():
 
 
 @pytest.fixture
-def page(browser, locale, request, tmp_path):
-    """A fresh browser context; a full-page screenshot is saved when the test ends."""
-    context = browser.new_context(locale=locale, viewport={"width": 900, "height": 1000})
+def device():
+    """The browser context's screen; a test parametrizes `device` (e.g. PHONE) to try another."""
+    return {"viewport": {"width": 900, "height": 1000}}
+
+
+# A phone held upright: 390 x 844 CSS pixels, a touch screen and no mouse.
+PHONE = {"viewport": {"width": 390, "height": 844}, "device_scale_factor": 3,
+         "is_mobile": True, "has_touch": True}
+
+
+@pytest.fixture
+def page(browser, locale, device, request, tmp_path):
+    """A fresh browser context; a screenshot is saved when the test ends: the whole page, or on
+    a phone what its screen shows (where the outcome must be)."""
+    context = browser.new_context(locale=locale, **device)
     page = UploadPage(context.new_page(), tmp_path)
     yield page
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     name = re.sub(r"[^A-Za-z0-9_.-]+", "-", request.node.name).strip("-")
-    page.tab.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+    page.tab.screenshot(path=str(ARTIFACTS / f"{name}.png"),
+                        full_page=not device.get("is_mobile"))
     context.close()
 
 
@@ -120,11 +135,21 @@ class UploadPage:
         self.tab.goto(url)
         self.tab.wait_for_selector("body.ready", state="attached")
 
-    def choose(self, name, data):
-        """Pick a file in the file input (chromium takes its type from the name's extension)."""
+    def write(self, name, data) -> str:
+        """A file on disk, as a person's would be; its path."""
         path = self.folder / name
         path.write_bytes(data)
-        self.tab.set_input_files("#file", files=[str(path)])
+        return str(path)
+
+    def choose(self, name, data, ready=True):
+        """Pick a file in the file input (chromium takes its type from the name's extension);
+        with `ready`, wait until the page has prepared it (what it will send is shown)."""
+        self.tab.set_input_files("#file", files=[self.write(name, data)])
+        if ready:
+            self.wait_prepared()
+
+    def wait_prepared(self):
+        self.tab.wait_for_selector("#send:enabled, #error.shown")
 
     def drop(self, name, mime, data):
         """Drag a file from outside the page and drop it on the drop zone."""
@@ -133,7 +158,11 @@ class UploadPage:
     def send(self):
         """Press the button and wait until the page shows an outcome."""
         self.tab.click("#send")
-        self.tab.wait_for_selector("#result:not([hidden]), #error:not([hidden])")
+        self.wait_outcome()
+
+    def wait_outcome(self):
+        """Until the page shows the stored image, an error, or a cancel (its retry button)."""
+        self.tab.wait_for_selector(OUTCOME)
 
     def visible(self, selector) -> bool:
         return self.tab.is_visible(selector)
@@ -145,6 +174,38 @@ class UploadPage:
         """The <img>'s state once chromium has finished with it (decoded, or failed)."""
         return self.tab.evaluate(IMAGE_SCRIPT, selector)
 
+    def wait_until(self, expression, timeout=15):
+        """Until `expression` is true in the page. Polled from here: Playwright's own
+        wait_for_function evaluates strings in the page, which its policy forbids."""
+        deadline = time.monotonic() + timeout
+        while not self.tab.evaluate(expression):
+            assert time.monotonic() < deadline, f"still false after {timeout} s: {expression}"
+            self.tab.wait_for_timeout(50)
+
+    def focused(self) -> str:
+        return self.tab.evaluate("document.activeElement.id")
+
+    def in_view(self, selector) -> bool:
+        """The element's top edge is on screen (its heading or first line can be read)."""
+        return self.tab.evaluate(IN_VIEW_SCRIPT, selector)
+
+    def throttle(self, upload_bytes_per_second=-1, offline=False):
+        """Chromium's network emulation for this tab: an uplink this slow (-1: as fast as it
+        goes), or no network at all."""
+        if not hasattr(self, "devtools"):
+            self.devtools = self.tab.context.new_cdp_session(self.tab)
+            self.devtools.send("Network.enable")
+        self.devtools.send("Network.emulateNetworkConditions", {
+            "offline": offline, "latency": 0, "downloadThroughput": -1,
+            "uploadThroughput": upload_bytes_per_second})
+
+
+IN_VIEW_SCRIPT = """(selector) => {
+  const box = document.querySelector(selector).getBoundingClientRect();
+  return box.height > 0 && box.top >= 0 && box.top < window.innerHeight;
+}"""
+
+OUTCOME = "#result:not([hidden]), #error.shown, #retry:not([hidden])"
 
 DROP_SCRIPT = """([name, mime, b64]) => {
   const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
@@ -195,3 +256,11 @@ def jwt_stack(browser, tmp_path_factory):
                                                JWT_SECRET=JWT_SECRET)) as stack:
         yield stack
 
+
+
+def upload_requests(stack) -> list[dict]:
+    """Every POST to the upload route in the edge's access log, oldest first: one line per
+    request that reached Traefik, however it ended (a browser's own re-send is one more)."""
+    lines = (json.loads(line) for line in stack.log("traefik").splitlines() if line.strip())
+    return [r for r in lines if r.get("RequestMethod") == "POST"
+            and r.get("RequestPath", "").startswith("/api/upload/avatar")]

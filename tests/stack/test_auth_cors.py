@@ -169,6 +169,8 @@ def test_an_allowed_origin_uploads_with_one_grant_and_vary_origin(jwt_stack):
     refused = post(jwt_stack.url, origin=ALLOWED)  # the page must be able to read its errors
     assert_json_error(refused, 401, "unauthorized")
     assert grants(refused) == [ALLOWED]
+    exposed = refused.headers["Access-Control-Expose-Headers"].lower()
+    assert "retry-after" in exposed and "x-request-id" in exposed  # when to retry, which request
 
 
 @pytest.mark.parametrize("origin", [OTHER, "null", "http://app.example.test",

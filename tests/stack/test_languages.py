@@ -14,6 +14,9 @@ BROWSERS = {  # what browsers send, and the language each should get
     "french": ("fr-FR,fr;q=0.9,en-US;q=0.8,en;q=0.7", "fr"),
     "german": ("de-DE,de;q=0.9", "fr"),
     "none": (None, "fr"),
+    "capitals": ("EN", "en"),           # a tag is case-insensitive
+    "spaced": ("de, fr, en", "fr"),     # as HTTP libraries write it
+    "refused": ("en;q=0, fr-CA", "fr"),
 }
 TOO_LARGE = {"en": "The image must not be larger than 5MB",
              "fr": "La taille de l'image ne doit pas dépasser 5MB"}
