@@ -107,6 +107,7 @@ def test_not_multipart_names_the_field(client, root):
 
 def test_a_part_over_its_kinds_limit_is_413_naming_the_limit(root):
     app = create_app({"ROOT": str(root), "ALLOW_EPHEMERAL": True, "MIN_FREE_BYTES": 0,
+                      "ATTACHMENTS": True,
                       "ATTACHMENT_IMAGE_MAX_BYTES": 64 * 1024,
                       "ATTACHMENT_MAX_BYTES": 256 * 1024})
     client = app.test_client()
@@ -238,6 +239,7 @@ def test_s3_mode_answers_501_saying_why(client, app, root):
 
 def test_jwt_mode_asks_for_a_token_first(root):
     app = create_app({"ROOT": str(root), "ALLOW_EPHEMERAL": True, "MIN_FREE_BYTES": 0,
+                      "ATTACHMENTS": True,
                       "AUTH": "jwt", "JWT_SECRET": "s" * 32})
     body, mimetype = multipart([("file", "a.txt", "text/plain", b"hi")])
     answer = app.test_client().post("/api/upload/attachment", data=body,
@@ -260,3 +262,11 @@ def test_parts_stream_to_the_volume_not_to_memory(attach, root, monkeypatch):
     assert attach([("a.txt", b"a" * 300_000)]).status_code == 201
     assert seen and all(path.startswith(str(root / ".tmp") + "/") for path in seen)
     assert not any(p.exists() for p in (root / ".tmp").iterdir())
+
+
+def test_attachments_are_off_unless_the_operator_turns_them_on(root):
+    """A new way to fill the volume is the operator's choice: off, the route is the JSON 404."""
+    app = create_app({"ROOT": str(root), "ALLOW_EPHEMERAL": True, "MIN_FREE_BYTES": 0})
+    answer = app.test_client().post("/api/upload/attachment", data={},
+                                    content_type="multipart/form-data")
+    assert answer.status_code == 404 and answer.json["code"] == "not_found"

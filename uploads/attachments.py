@@ -26,6 +26,7 @@ from .errors import (
     EmptyFile,
     MalformedForm,
     NoAttachment,
+    NotFound,
     NotImplementedHere,
     NotMultipart,
     StorageUnavailable,
@@ -131,6 +132,8 @@ class Receiving:
 def upload_attachments():
     started = time.perf_counter()
     config = current_app.config
+    if not config["ATTACHMENTS"]:
+        raise NotFound("attachments are off (UPLOADS_ATTACHMENTS)")
     subject = authenticate(config, request.headers.get("Authorization"))
     store = current_app.extensions["uploads.storage"]
     if not isinstance(store, LocalStorage):

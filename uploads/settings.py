@@ -82,6 +82,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("LANGUAGE", "fr", "Language of error messages (`fr` or `en`) for clients whose "
             "Accept-Language names neither.", choice("fr", "en")),
     Setting("MAX_BYTES", str(5 * MIB), "Largest accepted file, in bytes (5 MiB).", whole(1)),
+    Setting("ATTACHMENTS", "false",
+            "Accept attachments at POST /api/upload/attachment (README, \"The attachment "
+            "contract\"); off, that route is a 404. Off by default until attachments can be "
+            "deleted and stored in S3: a new way to fill the volume is the operator's choice.",
+            boolean),
     Setting("ATTACHMENT_MAX_FILES", "10",
             "Files one attachment upload may carry (parts named `file`); more: 400.",
             whole(1, 100)),
