@@ -5,8 +5,9 @@ them, without Docker and without starting the app.
   (all include `nginx/locations.conf`; the local stack's in both storage modes);
 - Traefik started on a free loopback port with the local copy of `traefik/traefik.yml` and the
   templated routes in `traefik/dynamic/`, once with the defaults and once with other settings:
-  it must answer /ping, route /i/ and /api/upload/ (a 502 from Traefik, since no upstream is
-  running, proves the router exists; an unknown route would be a 404), serve /metrics on its
+  it must answer /ping, route /i/, /f/, /api/upload/ and the attachment route (a 502 from
+  Traefik, since no upstream is running, proves the router exists; an unknown route would be
+  a 404), serve /metrics on its
   metrics entry point and log no error;
 - Traefik started with the compose file's own `command:` arguments and environment (as the Go
   compose binary renders them), plain HTTP and HTTPS (ACME pointed at a closed loopback port),
@@ -41,7 +42,8 @@ VARIANTS = (
     {"UPLOADS_MAX_BYTES": "1000", "UPLOADS_RATE_LIMIT": "0", "UPLOADS_RATE_BURST": "1",
      "UPLOADS_TRUSTED_PROXIES": "10.0.0.0/8, 192.168.1.7", "UPLOADS_TRUSTED_HOPS": "2",
      "UPLOADS_CORS_ORIGINS": "https://app.example.com,http://127.0.0.1:3000",
-     "UPLOADS_LANGUAGE": "en"},
+     "UPLOADS_LANGUAGE": "en", "UPLOADS_ATTACHMENT_MAX_BYTES": "100000",
+     "UPLOADS_ATTACHMENT_IMAGE_MAX_BYTES": "5000"},
     {"UPLOADS_APP_REPLICAS": "2"},  # docker-compose.s3.yml's edge: replicas.yml beside it
 )
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
@@ -91,11 +93,12 @@ def check_traefik(work: Path, overrides: dict) -> None:
 def _wait_for_routes(proc, url: str, metrics: str):
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline and proc.poll() is None:
-        answers = [http_get(url + path)[0] for path in ("/ping", "/i/x.jpg", "/api/upload/avatar")]
+        paths = ("/ping", "/i/x.jpg", "/api/upload/avatar", "/f/x.pdf", "/api/upload/attachment")
+        answers = [http_get(url + path)[0] for path in paths]
         answers.append(http_get(metrics + "/metrics")[0])
-        if answers == [200, 502, 502, 200]:
-            return dict(zip(("/ping", "/i/", "/api/upload/", "/metrics (metrics)"), answers,
-                            strict=True))
+        if answers == [200, 502, 502, 502, 502, 200]:
+            return dict(zip(("/ping", "/i/", "/api/upload/", "/f/", "/api/upload/attachment",
+                             "/metrics (metrics)"), answers, strict=True))
         time.sleep(0.2)
     return None
 
@@ -182,10 +185,12 @@ def _wait_for_compose_routes(proc, health: str, url: str, metrics: str):
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline and proc.poll() is None:
         answers = [_status(health + "/ping"), _status(url + "/i/x.jpg"),
-                   _status(url + "/api/upload/avatar"), _status(metrics + "/metrics")]
-        if answers == [200, 502, 502, 200]:
-            return dict(zip(("/ping (health)", "/i/", "/api/upload/", "/metrics (metrics)"),
-                            answers, strict=True))
+                   _status(url + "/api/upload/avatar"), _status(url + "/f/x.pdf"),
+                   _status(url + "/api/upload/attachment"), _status(metrics + "/metrics")]
+        if answers == [200, 502, 502, 502, 502, 200]:
+            return dict(zip(("/ping (health)", "/i/", "/api/upload/", "/f/",
+                             "/api/upload/attachment", "/metrics (metrics)"), answers,
+                            strict=True))
         time.sleep(0.2)
     return None
 
@@ -203,6 +208,7 @@ def main() -> int:
         (container / "maps.conf").write_text(configs.NGINX_MAPS.read_text())
         (container / "errors.conf").write_text(configs.NGINX_ERRORS.read_text())
         (container / "images-local.conf").write_text(configs.NGINX_IMAGES["local"].read_text())
+        (container / "files-local.conf").write_text(configs.NGINX_FILES["local"].read_text())
         check_nginx(container / "nginx.conf", work, "nginx/nginx.conf (container)")
         # The scale-out file's config: the same, with the store (its cache in our folder).
         text = (configs.REPO / "nginx" / "nginx-s3.conf").read_text()

@@ -4,8 +4,9 @@ Traefik's static file cannot be templated, so the container's `traefik/traefik.y
 with exactly five values swapped (the two addresses, dynamic folder, read timeout, trusted
 proxies); a swap that finds nothing fails loudly instead of silently running another config.
 nginx gets a small main config of its own that includes the shared `nginx/locations.conf`, like
-the container's, and the `/i/` location of the storage: `nginx/images-local.conf`, or
-`nginx/images-s3.conf` with the store's upstream and the cache around it.
+the container's, and the `/i/` location of the storage: `nginx/images-local.conf` (and the
+attachments' `/f/`, `nginx/files-local.conf`), or `nginx/images-s3.conf` with the store's
+upstream and the cache around it.
 """
 
 import importlib.util
@@ -22,6 +23,8 @@ NGINX_MAPS = REPO / "nginx" / "maps.conf"
 NGINX_ERRORS = REPO / "nginx" / "errors.conf"
 NGINX_IMAGES = {"local": REPO / "nginx" / "images-local.conf",
                 "s3": REPO / "nginx" / "images-s3.conf"}
+# Attachments under /f/: from the volume only for now (in S3 mode the app refuses them: 501).
+NGINX_FILES = {"local": REPO / "nginx" / "files-local.conf"}
 WEB_DIR = REPO / "web"
 
 
@@ -97,6 +100,8 @@ def nginx_main(port: int, root: Path, run_dir: Path, language: str = "fr",
     tmp = run_dir / "nginx-tmp"
     storage = (config or {}).get("STORAGE", "local")
     s3 = nginx_s3(config, run_dir) if storage == "s3" else ""
+    files = (f"\n        include {_quoted(NGINX_FILES[storage])};"
+             if storage in NGINX_FILES else "")
     # As root, the master would hand requests to `nobody`, who may not read a checkout under a
     # private home; the local stack keeps its workers as the user who started it.
     user = "user root;\n" if os.geteuid() == 0 else ""
@@ -127,7 +132,7 @@ http {{
         listen 127.0.0.1:{port} default_server;
         root {_quoted(root)};
         include {_quoted(NGINX_LOCATIONS)};
-        include {_quoted(NGINX_IMAGES[storage])};
+        include {_quoted(NGINX_IMAGES[storage])};{files}
         include {_quoted(NGINX_ERRORS)};
     }}
 }}

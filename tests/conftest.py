@@ -13,7 +13,8 @@ def root(tmp_path):
 
 @pytest.fixture
 def app(root):
-    return create_app({"ROOT": str(root), "ALLOW_EPHEMERAL": True, "MIN_FREE_BYTES": 0})
+    return create_app({"ROOT": str(root), "ALLOW_EPHEMERAL": True, "MIN_FREE_BYTES": 0,
+                       "ATTACHMENTS": True})
 
 
 @pytest.fixture
@@ -55,7 +56,8 @@ def gunicorn(tmp_path):
 # Settings of the shared stack: one worker thread (so anything holding it would show), a short
 # read timeout at the edge, and a rate limit high enough never to trip by accident.
 STACK_SETTINGS = {"WORKERS": 1, "THREADS": 1, "RATE_LIMIT": 100000, "RATE_BURST": 10000,
-                  "MAX_CONCURRENT": 1000, "MIN_FREE_BYTES": 0, "READ_TIMEOUT": 5}
+                  "MAX_CONCURRENT": 1000, "MIN_FREE_BYTES": 0, "READ_TIMEOUT": 5,
+                  "ATTACHMENTS": "true"}
 
 
 @pytest.fixture(scope="session")

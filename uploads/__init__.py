@@ -17,7 +17,18 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.utils import cached_property
 from werkzeug.wsgi import LimitedStream, get_input_stream
 
-from . import api, commands, errors, logs, metrics, requestid, settings, storage, transport
+from . import (
+    api,
+    attachments,
+    commands,
+    errors,
+    logs,
+    metrics,
+    requestid,
+    settings,
+    storage,
+    transport,
+)
 from .admission import Admission
 from .images import Limits
 from .readiness import Readiness
@@ -38,7 +49,11 @@ class UploadRequest(Request):
     """Keeps the file part in memory (it is at most MAX_BYTES): no temp file on disk to leak
     when a client disconnects, and no second copy before Pillow reads it. Reads the body to
     exactly its Content-Length: gunicorn ends the input itself, so werkzeug would otherwise
-    take a body cut short by a vanished client as complete."""
+    take a body cut short by a vanished client as complete. A route that takes large files
+    (attachments) sets `file_stream_factory` first: its parts then go where it says (the
+    volume's temp folder), never into memory."""
+
+    file_stream_factory = None  # per request: filename -> a writable file for one part
 
     def make_form_data_parser(self):
         parser = super().make_form_data_parser()
@@ -56,6 +71,8 @@ class UploadRequest(Request):
 
     def _get_file_stream(self, total_content_length, content_type, filename=None,
                          content_length=None):
+        if self.file_stream_factory is not None:
+            return self.file_stream_factory(filename)
         return io.BytesIO()
 
 
@@ -104,6 +121,7 @@ def create_app(test_config=None, serving=True):
 
     errors.register(app)
     app.register_blueprint(api.bp)
+    app.register_blueprint(attachments.bp)
     metrics.register(app)
     commands.register(app)
     if config["PROXY_COUNT"]:
@@ -116,9 +134,12 @@ def create_app(test_config=None, serving=True):
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count + hops,
                                 x_proto=count, x_host=0, x_port=0, x_prefix=0)
     # Every body is read to its end before the answer leaves, up to what the edge lets through
-    # (its buffering limit is MAX_BYTES + 1 MiB): a refused client never breaks the connection
-    # Traefik hands the next client (uploads/transport.py).
-    app.wsgi_app = transport.DrainBody(app.wsgi_app, config["MAX_BYTES"] + EDGE_SLACK)
+    # (its buffering limit is MAX_BYTES + 1 MiB, ATTACHMENT_MAX_BYTES + 1 MiB for attachments):
+    # a refused client never breaks the connection Traefik hands the next client
+    # (uploads/transport.py).
+    app.wsgi_app = transport.DrainBody(
+        app.wsgi_app, config["MAX_BYTES"] + EDGE_SLACK,
+        {attachments.ROUTE: attachments.request_limit(config)})
     # Outermost: every answer gets its X-Request-Id, every log line of the request its id.
     app.wsgi_app = requestid.RequestId(app.wsgi_app)
     return app

@@ -37,6 +37,9 @@ def cross_checks(config: dict) -> list[str]:
     if config["HTTPS"] and not (config["DOMAIN"] and config["ACME_EMAIL"]):
         problems.append("UPLOADS_HTTPS=true needs UPLOADS_DOMAIN and UPLOADS_ACME_EMAIL "
                         "(without them Traefik serves its own default certificate)")
+    if config["ATTACHMENT_IMAGE_MAX_BYTES"] > config["ATTACHMENT_MAX_BYTES"]:
+        problems.append("UPLOADS_ATTACHMENT_IMAGE_MAX_BYTES must not exceed "
+                        "UPLOADS_ATTACHMENT_MAX_BYTES (which bounds a whole attachment upload)")
     if config["JWT_PUBLIC_KEY"] and not is_public_key(config["JWT_PUBLIC_KEY"]):
         problems.append("UPLOADS_JWT_PUBLIC_KEY is not a PEM RSA or EC public key")
     if config["JWT_SECRET"] and len(config["JWT_SECRET"]) < 32:

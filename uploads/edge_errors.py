@@ -40,6 +40,13 @@ PAGES = (
     Page(r"413/(\d{1,12})(MB|KB)", 413, "file_too_large", {"limit": "$1$2"}),
     Page(r"413/(\d{1,12})bytes", 413, "file_too_large",
          {"limit": {"fr": "$1 octets", "en": "$1 bytes"}}),
+    # The attachment route's 413, for a part or a whole request: its two limits, as the app's
+    # (the image one first), both in MB or KB, or both in bytes.
+    Page(r"413-attachment/(\d{1,12})(MB|KB)-(\d{1,12})(MB|KB)", 413, "attachment_too_large",
+         {"image_limit": "$1$2", "limit": "$3$4"}),
+    Page(r"413-attachment/(\d{1,12})bytes-(\d{1,12})bytes", 413, "attachment_too_large",
+         {"image_limit": {"fr": "$1 octets", "en": "$1 bytes"},
+          "limit": {"fr": "$2 octets", "en": "$2 bytes"}}),
     Page("414", 414, "uri_too_long"),
     Page("416", 416, "range_not_satisfiable"),
     # Rate, burst, uploads at once and the seconds to wait, from Traefik's query (30-10-8-2).

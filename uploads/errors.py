@@ -7,19 +7,27 @@ always reads `{"success": false, "error": <message for people>, "code": <stable 
     UploadsError                      500 internal_error
     ├── BadRequest                    400 bad_request
     │   ├── NoFile                    400 no_file
+    │   │   └── NoAttachment          400 no_attachment
     │   ├── EmptyFile                 400 empty_file
     │   ├── TooManyFiles              400 too_many_files
+    │   ├── TooManyAttachments        400 too_many_attachments
+    │   ├── UnexpectedField           400 unexpected_field
     │   ├── NotMultipart              400 not_multipart
     │   └── MalformedForm             400 malformed_form
     ├── Unauthorized                  401 unauthorized
     ├── NotFound                      404 not_found
     ├── MethodNotAllowed              405 method_not_allowed
     ├── TooLarge                      413 file_too_large
+    │   └── AttachmentTooLarge        413 attachment_too_large (a part or a whole request)
     ├── UnsupportedFormat             415 unsupported_format
+    │   └── UnsupportedKind           415 unsupported_kind (names the accepted kinds)
     ├── ClientGone                    499 client_gone (logged; nobody is left to read it)
     ├── InvalidImage                  422 invalid_image
     │   └── ImageTooLarge             422 image_too_large
+    ├── InvalidFile                   422 invalid_file
+    │   └── FileTruncated             422 file_truncated
     ├── RateLimited                   429 rate_limited
+    ├── NotImplementedHere            501 not_implemented (attachments in S3 mode, for now)
     ├── Busy                          503 busy (Retry-After: no decode slot in time)
     ├── StorageUnavailable            503 storage_unavailable
     └── StorageFull                   507 storage_full
@@ -54,12 +62,24 @@ class NoFile(BadRequest):
     code = "no_file"
 
 
+class NoAttachment(NoFile):
+    code = "no_attachment"
+
+
 class EmptyFile(BadRequest):
     code = "empty_file"
 
 
 class TooManyFiles(BadRequest):
     code = "too_many_files"
+
+
+class TooManyAttachments(BadRequest):
+    code = "too_many_attachments"
+
+
+class UnexpectedField(BadRequest):
+    code = "unexpected_field"
 
 
 class NotMultipart(BadRequest):
@@ -86,8 +106,16 @@ class TooLarge(UploadsError):
     status, code = 413, "file_too_large"
 
 
+class AttachmentTooLarge(TooLarge):
+    code = "attachment_too_large"
+
+
 class UnsupportedFormat(UploadsError):
     status, code = 415, "unsupported_format"
+
+
+class UnsupportedKind(UnsupportedFormat):
+    code = "unsupported_kind"
 
 
 class ClientGone(UploadsError):
@@ -101,6 +129,18 @@ class InvalidImage(UploadsError):
 
 class ImageTooLarge(InvalidImage):
     code = "image_too_large"
+
+
+class InvalidFile(UploadsError):
+    status, code = 422, "invalid_file"
+
+
+class FileTruncated(InvalidFile):
+    code = "file_truncated"
+
+
+class NotImplementedHere(UploadsError):
+    status, code = 501, "not_implemented"
 
 
 class RateLimited(UploadsError):
@@ -142,14 +182,18 @@ def respond(error: UploadsError, status: int | None = None):
     """The JSON answer to a refusal, logged with its code and status: every error answer the
     app gives has its line (the detail may hold client text; the JSON log escapes it)."""
     status = status or error.status
-    expected = status < 500 or isinstance(error, ClientGone | Busy)
+    expected = status < 500 or isinstance(error, ClientGone | Busy | NotImplementedHere)
     log.log(logging.INFO if expected else logging.WARNING, "refused", extra={
         "code": error.code, "status": status, "detail": error.detail or None,
         "ip": request.remote_addr})
     config = current_app.config
     language = negotiate(request.headers.get("Accept-Language"), config["LANGUAGE"])
     params = {"limit": human_bytes(config["MAX_BYTES"], language),
-              "free": human_bytes(config["MIN_FREE_BYTES"], language), **error.params}
+              "free": human_bytes(config["MIN_FREE_BYTES"], language), "field": "avatar",
+              **error.params}
+    # A value given per language ({"fr": ..., "en": ...}) is said in the answer's language.
+    params = {k: v.get(language, v.get("en")) if isinstance(v, dict) else v
+              for k, v in params.items()}
     text = message(error.code, language, **params)
     response = jsonify(error_body(error.code, text))
     response.status_code = status

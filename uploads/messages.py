@@ -31,8 +31,8 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "Only one file per upload (field 'avatar')",
     },
     "not_multipart": {
-        "fr": "La requête doit être de type multipart/form-data avec le champ 'avatar'",
-        "en": "The request must be multipart/form-data with the field 'avatar'",
+        "fr": "La requête doit être de type multipart/form-data avec le champ '{field}'",
+        "en": "The request must be multipart/form-data with the field '{field}'",
     },
     "malformed_form": {
         "fr": "Formulaire invalide : {parts} parties au plus, {fields} de champs texte au plus",
@@ -51,6 +51,46 @@ MESSAGES: dict[str, dict[str, str]] = {
               "celle-ci, {side} px au plus par côté",
         "en": "Image too large: at most {pixels} pixels for a {format} image like this one "
               "and {side} px on any side",
+    },
+    # Attachments (POST /api/upload/attachment, uploads/attachments.py).
+    "unsupported_kind": {
+        "fr": "Type de fichier non accepté (acceptés : images JPEG, PNG, WebP ; PDF ; audio "
+              "MP3, Ogg, WAV, M4A, AAC, WebM ; vidéo MP4, WebM, QuickTime ; texte UTF-8)",
+        "en": "File type not accepted (accepted: images JPEG, PNG, WebP; PDF; audio MP3, Ogg, "
+              "WAV, M4A, AAC, WebM; video MP4, WebM, QuickTime; UTF-8 text)",
+    },
+    "attachment_too_large": {  # also the edge's page: it cannot tell a part from the whole
+        "fr": "Fichier trop grand : {image_limit} au plus pour une image, {limit} au plus pour "
+              "un autre fichier comme pour l'envoi entier",
+        "en": "File too large: at most {image_limit} for an image, {limit} for another file "
+              "and for the whole upload",
+    },
+    "too_many_attachments": {
+        "fr": "Trop de fichiers : {count} au plus par envoi (champ 'file')",
+        "en": "Too many files: at most {count} per upload (field 'file')",
+    },
+    "unexpected_field": {
+        "fr": "Champ de fichier inattendu : envoyez chaque fichier dans le champ 'file'",
+        "en": "Unexpected file field: send each file in the field 'file'",
+    },
+    "no_attachment": {
+        "fr": "Aucun fichier fourni (envoyez-les dans le champ multipart 'file', {count} au "
+              "plus)",
+        "en": "No file provided (send them in the multipart field 'file', at most {count})",
+    },
+    "invalid_file": {
+        "fr": "Fichier illisible ou corrompu ({kind})",
+        "en": "The file is corrupt or cannot be read ({kind})",
+    },
+    "file_truncated": {
+        "fr": "Fichier incomplet : il a été tronqué ({kind})",
+        "en": "The file is incomplete: it was truncated ({kind})",
+    },
+    "not_implemented": {
+        "fr": "Les pièces jointes demandent pour l'instant le stockage sur volume local "
+              "(UPLOADS_STORAGE=local) ; ce service stocke ses fichiers sur S3",
+        "en": "Attachments need the local volume storage for now (UPLOADS_STORAGE=local); "
+              "this service stores its files in S3",
     },
     "unauthorized": {
         "fr": "Authentification requise : jeton Bearer absent, expiré ou invalide",

@@ -3,6 +3,11 @@
 It is the old route's scheme, kept so that URLs already stored in users' profiles keep their
 shape; the random part comes from `secrets` because names are public and must not be guessed.
 
+Attachments (uploads/attachments.py) live under a top folder of their own, `f/`, one folder
+per upload named by the service's own unguessable id, holding the file under its display name
+(uploads/filenames.py): `f/p/YYYY/MM/att_<unix ms>_<10 random [a-z0-9]>/<name>`. An image
+attachment's variants sit beside it by the same rule as below (`photo.jpg` -> `photo.128.webp`).
+
 A variant (a smaller copy, uploads/variants.py) keeps its main file's stem and replaces the
 extension with `.<box>.webp`: `avatar_…_k3x9qa.jpg` -> `avatar_…_k3x9qa.128.webp`, so a client
 holding only the main URL can build any variant's URL.
@@ -16,7 +21,14 @@ from datetime import UTC, datetime
 
 ALPHABET = string.ascii_lowercase + string.digits
 EXTENSIONS = ("jpg", "png", "webp")
-PUBLIC_TOP = "i"  # the one public top folder: every key, URL path and served file is under it
+PUBLIC_TOP = "i"  # the images' top folder: every avatar key, URL path and served file is under it
+FILES_TOP = "f"  # the attachments' top folder (served at /f/)
+# Every public tree, in key order: what the operator commands walk, back up and check. A backend
+# may hold fewer (`Storage.tops`: a bucket holds no attachments yet).
+PUBLIC_TOPS = (FILES_TOP, PUBLIC_TOP)
+ATTACHMENT_ID_RE = re.compile(r"att_(\d{13})_([a-z0-9]{10})")
+ATTACHMENT_PATH_RE = re.compile(FILES_TOP + r"/p/(\d{4})/(0[1-9]|1[0-2])/"
+                                + ATTACHMENT_ID_RE.pattern + r"/([^/\x00]{1,255})")
 NAME_RE = re.compile(r"avatar_(\d{13})_([a-z0-9]{6})\.(jpg|png|webp)")
 VARIANT_EXT = "webp"
 VARIANT_SUFFIX_RE = re.compile(r"\.([1-9][0-9]{0,3})\.webp$")
@@ -35,6 +47,24 @@ def new_key(ext: str, now_ms: int | None = None) -> str:
     month = datetime.fromtimestamp(now_ms / 1000, tz=UTC)
     rand = "".join(secrets.choice(ALPHABET) for _ in range(6))
     return f"{PUBLIC_TOP}/p/{month:%Y}/{month:%m}/avatar_{now_ms}_{rand}.{ext}"
+
+
+def new_attachment_key(name: str, now_ms: int | None = None) -> str:
+    """A fresh attachment key: a folder named by a new id, holding `name` (already safe:
+    filenames.safe_name), in the UTC month of `now_ms`."""
+    if not name or "/" in name or "\0" in name or name in (".", ".."):
+        raise ValueError(f"unsafe attachment name {name!r}")
+    if now_ms is None:
+        now_ms = time.time_ns() // 1_000_000
+    month = datetime.fromtimestamp(now_ms / 1000, tz=UTC)
+    rand = "".join(secrets.choice(ALPHABET) for _ in range(10))
+    return f"{FILES_TOP}/p/{month:%Y}/{month:%m}/att_{now_ms}_{rand}/{name}"
+
+
+def is_attachment_key(key: str) -> bool:
+    """True for a key of the attachment scheme (a main file or a variant beside it)."""
+    match = ATTACHMENT_PATH_RE.fullmatch(key)
+    return match is not None and not match.group(5).startswith(".")
 
 
 def is_valid_key(key: str) -> bool:
@@ -65,6 +95,26 @@ def is_public_key(key: str) -> bool:
     parts = key.split("/")
     return (len(parts) > 1 and parts[0] == PUBLIC_TOP
             and not any(p in ("", ".", "..") or "\0" in p for p in parts))
+
+
+def in_public_tree(key: str, tops: tuple[str, ...] = PUBLIC_TOPS) -> bool:
+    """True for a key or a prefix inside one of the public trees `tops` (a top itself too):
+    no empty, `.` or `..` part, no NUL. Where a listing may start; what it lists is the
+    backend's to name (`is_public_key`, `is_attachment_key`)."""
+    parts = key.split("/")
+    return parts[0] in tops and not any(p in ("", ".", "..") or "\0" in p for p in parts)
+
+
+def is_image_name(key: str) -> bool:
+    """True for a name ending in one of the image extensions (an avatar, an image
+    attachment's main file or a variant)."""
+    return key.rpartition(".")[2] in EXTENSIONS
+
+
+def attachment_folder(key: str) -> str | None:
+    """The folder `f/p/YYYY/MM/att_<id>` of an attachment key: what its main file and its
+    variants share (the unit gc keeps or removes); None for any other key."""
+    return key.rpartition("/")[0] if is_attachment_key(key) else None
 
 
 def unservable(key: str, s3: bool = False) -> str | None:

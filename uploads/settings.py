@@ -50,7 +50,8 @@ class Setting:
 MIB = 1024 * 1024
 
 SETTINGS: tuple[Setting, ...] = (
-    Setting("ROOT", "static_root", "Storage root: files live under `<root>/i/p/YYYY/MM/`."),
+    Setting("ROOT", "static_root", "Storage root: files live under `<root>/i/p/YYYY/MM/` "
+            "(attachments under `<root>/f/p/YYYY/MM/`)."),
     Setting("PUBLIC_BASE_URL", "http://127.0.0.1:8080",
             "Public origin prepended to `path` to make `url` (never taken from the request).",
             base_url),
@@ -81,6 +82,24 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("LANGUAGE", "fr", "Language of error messages (`fr` or `en`) for clients whose "
             "Accept-Language names neither.", choice("fr", "en")),
     Setting("MAX_BYTES", str(5 * MIB), "Largest accepted file, in bytes (5 MiB).", whole(1)),
+    Setting("ATTACHMENTS", "false",
+            "Accept attachments at POST /api/upload/attachment (README, \"The attachment "
+            "contract\"); off, that route is a 404. Off by default until attachments can be "
+            "deleted and stored in S3: a new way to fill the volume is the operator's choice.",
+            boolean),
+    Setting("ATTACHMENT_MAX_FILES", "10",
+            "Files one attachment upload may carry (parts named `file`); more: 400.",
+            whole(1, 100)),
+    Setting("ATTACHMENT_IMAGE_MAX_BYTES", str(20 * MIB),
+            "Largest accepted image attachment, in bytes (20 MiB): a part is refused with 413 "
+            "as soon as it passes it.", whole(1)),
+    Setting("ATTACHMENT_MAX_BYTES", str(100 * MIB),
+            "Largest accepted attachment of the other kinds (PDF, audio, video, text), in bytes "
+            "(100 MiB); with 1 MiB of framing, also the most a whole attachment upload may "
+            "carry (the edge refuses more before it arrives).", whole(1)),
+    Setting("ATTACHMENT_FILENAME_MAX", "120",
+            "Longest display name kept for an attachment, in characters (and at most 200 "
+            "bytes of UTF-8); the extension is kept.", whole(16, 200)),
     Setting("MAX_PIXELS", "25000000",
             "Largest accepted image in pixels (width x height); more is a decompression bomb.",
             whole(1)),

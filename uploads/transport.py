@@ -23,16 +23,19 @@ CHUNK = 64 * 1024
 
 class DrainBody:
     """WSGI middleware: after the app has made its answer (and before gunicorn sends it), read
-    what is left of the request body, up to `limit` bytes."""
+    what is left of the request body, up to `limit` bytes, or up to the limit of its path in
+    `routes` (the attachment route's edge lets far larger bodies through than the avatar's)."""
 
-    def __init__(self, app, limit: int):
+    def __init__(self, app, limit: int, routes: dict[str, int] | None = None):
         self.app = app
         self.limit = limit
+        self.routes = routes or {}
 
     def __call__(self, environ, start_response):
         result = self.app(environ, start_response)
-        if _declared(environ) <= self.limit:  # a body announced larger is not waited for:
-            drain(environ.get("wsgi.input"), self.limit)  # the edge never sends one
+        limit = self.routes.get(environ.get("PATH_INFO", ""), self.limit)
+        if _declared(environ) <= limit:  # a body announced larger is not waited for:
+            drain(environ.get("wsgi.input"), limit)  # the edge never sends one
         return result
 
 

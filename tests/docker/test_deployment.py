@@ -93,17 +93,21 @@ def test_phone_photos_upload_and_read_back_byte_for_byte(deployment, phone_files
     assert deployment.stored([path]) == {path: hashlib.sha256(SERVED[path]).hexdigest()}
 
 
-def test_traefik_can_write_only_its_small_tmp_and_the_certificates(deployment):
+def test_traefik_can_write_only_its_small_tmp_its_spool_and_the_certificates(deployment):
     """Production's image has a read-only root under compose; the stand-in must be no kinder:
     no volume declared by the image (the scratch variant of the real image declares /tmp one),
-    no TMPDIR pointing elsewhere. A spilled body has the 16 MiB tmpfs and nothing else."""
+    no TMPDIR of its own. A spilled body goes to the spool volume compose names in TMPDIR
+    (attachments spill past 2 MiB); the 16 MiB tmpfs is for nothing else."""
     cid = deployment.container("traefik")["id"]
     host = json.loads(run("docker", "inspect", "-f", "{{json .HostConfig}}", cid).stdout)
     assert host["ReadonlyRootfs"] is True
     assert host.get("Tmpfs") == {"/tmp": "size=16m,mode=1777"}
     mounts = run("docker", "inspect", "-f",
                  "{{range .Mounts}}{{.Destination}}:{{.RW}} {{end}}", cid).stdout.split()
-    assert sorted(mounts) == ["/etc/traefik/dynamic:false", "/letsencrypt:true"]
+    assert sorted(mounts) == ["/etc/traefik/dynamic:false", "/letsencrypt:true",
+                              "/var/spool/traefik:true"]
+    env = json.loads(run("docker", "inspect", "-f", "{{json .Config.Env}}", cid).stdout)
+    assert "TMPDIR=/var/spool/traefik" in env
     config = json.loads(run("docker", "image", "inspect", "-f", "{{json .Config}}",
                             "traefik:v3.7").stdout)
     assert not config.get("Volumes")

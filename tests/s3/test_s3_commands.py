@@ -10,6 +10,7 @@ import time
 import pytest
 from PIL import Image
 
+import samples
 from devstack.images import make_image
 from helpers import cli_runner
 from uploads import create_app
@@ -116,6 +117,44 @@ def test_a_backup_of_either_backend_restores_into_the_other(s3cli, s3store, volu
     restored = LocalStorage(str(fresh))
     assert {e.key: restored.read(e.key) for e in restored.walk()} == {
         k: volume.read(k) for k in KEYS}
+
+
+ATTACHMENTS = {"f/p/2025/10/att_1760877849690_k3x9qa0m2z/Résumé été.pdf": samples.pdf(),
+               "f/p/2025/11/att_1762000000000_0qz8d1mw4c/photo.jpg": make_image("JPEG")}
+
+
+def attachments_line(what, count):
+    return (f"REFUSED: {what} holds {count} attachment file(s) under f/, which an S3 store "
+            "cannot take yet (attachments are not supported in S3 mode: their route answers "
+            "501); copying only the images would leave them behind. Keep the volume that "
+            "holds them; nothing")
+
+
+@pytest.mark.parametrize("dry_run", [(), ("--dry-run",)])
+def test_migrate_refuses_a_volume_holding_attachments(s3cli, s3store, volume, dry_run):
+    for key, data in ATTACHMENTS.items():
+        assert volume.put(key, data, "")
+    result = s3cli("migrate", "--from", volume.root, *dry_run)
+    assert result.exit_code == 1
+    assert result.stdout.splitlines() == [attachments_line(volume.root, 2) + " copied"]
+    assert list(s3store.walk()) == [], "not one image copied without the attachments"
+    result, doc = run_json(s3cli, "migrate", "--from", volume.root, *dry_run)
+    assert result.exit_code == 1 and doc["attachments"] == 2 and not doc["ok"]
+
+
+def test_restore_into_the_bucket_refuses_an_archive_holding_attachments(
+        s3cli, s3store, volume, tmp_path):
+    for key, data in ATTACHMENTS.items():
+        assert volume.put(key, data, "")
+    local_cli = cli_runner(create_app({"ROOT": volume.root, "ALLOW_EPHEMERAL": True,
+                                       "MIN_FREE_BYTES": 0}, serving=False))
+    archive = tmp_path / "volume.tar"
+    assert local_cli("backup", "-o", archive).exit_code == 0
+    for check in ((), ("--check",)):
+        result = s3cli("restore", "-i", archive, *check)
+        assert result.exit_code == 1
+        assert result.stdout.splitlines() == [attachments_line("the archive", 2) + " written"]
+    assert list(s3store.walk()) == []
 
 
 def test_smoke_through_the_s3_stack(stack_s3):

@@ -1,11 +1,12 @@
 """`variants`: which stored images lack their variants, and (`--backfill`) write them.
 
 Images stored before variants existed, migrated from an old volume, or restored from an older
-archive have none; nginx answers their variant URLs with the main file meanwhile, so nothing
-breaks, but a list of avatars then costs the whole images. The backfill makes the same copies
-an upload makes (uploads/variants.py) from the stored main file: it never replaces a file, so
-it is safe while the service runs, and a second run (or one after an interruption) only does
-what is left.
+archive have none, and an image attachment copied without its variants neither. nginx answers an
+avatar's variant URLs with the main file meanwhile, so nothing breaks but a list of avatars then
+costs the whole images; an attachment's variant URLs are 404s until written. The backfill makes
+the same copies an upload makes (uploads/variants.py) from the stored main file: it never
+replaces a file, so it is safe while the service runs, and a second run (or one after an
+interruption) only does what is left.
 """
 
 import io
@@ -18,6 +19,7 @@ from PIL import Image
 from .. import naming, variants
 from ..errors import UploadsError
 from ..images import DECODE_ERRORS
+from .attached import is_attachment
 from .common import output_options, print_json, progress, storage, stored_problem
 
 
@@ -29,14 +31,19 @@ from .common import output_options, print_json, progress, storage, stored_proble
 def variants_command(backfill, as_json, show_progress):
     """List (or with --backfill write) the variants stored images lack.
 
-    Each main file gets a WebP copy for every box of UPLOADS_VARIANTS smaller than its longest
-    side, as an upload would. Files that are not a servable image are skipped and reported.
-    Exit 0 when nothing is missing (or all was written), 1 otherwise.
+    Each main file (an avatar under i/, an image attachment under f/) gets a WebP copy for
+    every box of UPLOADS_VARIANTS smaller than its longest side, as an upload would, beside
+    it. Attachments of other kinds have no variants. Files that are not a servable image are
+    skipped and reported. Exit 0 when nothing is missing (or all was written), 1 otherwise.
     """
     store = storage(writing=backfill)
     limits = current_app.extensions["uploads.limits"]
     present = {entry.key for entry in store.walk()}
-    mains = sorted(key for key in present if naming.main_stem(key) is None)
+    # Avatars (whatever their name: legacy ones too) and image attachments; an attachment of
+    # another kind (a PDF, a video) has no variants, nor does a stray under f/.
+    mains = sorted(key for key in present if naming.main_stem(key) is None and (
+        naming.is_attachment_key(key) and naming.is_image_name(key)
+        if is_attachment(key) else True))
     written, lacking, skipped, failed = 0, [], [], []
     with progress(mains, show_progress, "variants") as bar:
         for key in bar:

@@ -1,4 +1,5 @@
-"""`backup`: one tar archive of `i/` whose last member is a manifest of every file in it.
+"""`backup`: one tar archive of `f/` and `i/` (attachments and images) whose last member is a
+manifest of every file in it.
 
 Uploads go on during a backup: stored files are immutable (never rewritten, only added or
 removed by gc), so the list is taken once and each file read once, its size and SHA-256 taken
@@ -39,12 +40,13 @@ FORMAT = "uploads-backup/1"
 @output_options
 @with_appcontext
 def backup(output, use_gzip, allow_empty, as_json, show_progress):
-    """Write one tar archive of every file under i/, with a checksum manifest.
+    """Write one tar archive of every file under f/ and i/, with a checksum manifest.
 
-    Members are the files' paths relative to the storage root (i/p/YYYY/MM/...), with their
-    modes and times; the last member, MANIFEST.json, lists path, size, sha256 and mode of each
-    one. Safe while uploads continue. Read-only on the volume. A store with no file under i/
-    is refused (exit 1, no archive) unless --allow-empty: a wrong volume looks like that. Exit
+    Members are the files' paths relative to the storage root (attachments f/p/YYYY/MM/...,
+    then images i/p/YYYY/MM/...), with their modes and times; the last member, MANIFEST.json,
+    lists path, size, sha256 and mode of each one. Safe while uploads continue. Read-only on
+    the volume. A store with no file under i/ or f/ is refused (exit 1, no archive) unless
+    --allow-empty: a wrong volume looks like that. Exit
     0 when the archive is complete, 1 on any failure (a partial archive is removed).
     """
     store = storage()
@@ -52,7 +54,8 @@ def backup(output, use_gzip, allow_empty, as_json, show_progress):
     if use_gzip is None:
         use_gzip = output.endswith((".gz", ".tgz"))
     if output != "-" and store.exposes(output):
-        raise click.BadParameter("the archive would be published under i/", param_hint="--output")
+        raise click.BadParameter("the archive would be published under i/ or f/",
+                                 param_hint="--output")
     if output != "-" and os.path.lexists(output):
         raise click.BadParameter(f"{output} exists; choose a new name", param_hint="--output")
 

@@ -18,7 +18,7 @@ from flask import current_app
 from PIL import Image
 
 from ..images import BOMB_ERRORS, DECODE_ERRORS, FORMATS, sniff
-from ..naming import is_public_key
+from ..naming import is_attachment_key, is_public_key
 from ..settings import ConfigError
 
 DURATION_RE = re.compile(r"(\d+)\s*([smhdw]?)")
@@ -80,7 +80,8 @@ def read_refs(lines) -> tuple[set[str], list[str]]:
     """Storage keys named by a list of URLs or paths (one a line); also the lines not understood.
 
     `https://host/i/p/2025/10/a.jpg`, `/i/p/2025/10/a.jpg` and `i/p/2025/10/a.jpg` all name the
-    key `i/p/2025/10/a.jpg`; blank lines and `#` comments are skipped.
+    key `i/p/2025/10/a.jpg`; an attachment's URL (`/f/p/2026/11/att_…/R%C3%A9sum%C3%A9.pdf`)
+    names its key, the display name decoded. Blank lines and `#` comments are skipped.
     """
     keys, bad = set(), []
     for raw in lines:
@@ -89,7 +90,7 @@ def read_refs(lines) -> tuple[set[str], list[str]]:
             continue
         path = unquote(urlsplit(line).path if "://" in line else line.split("?", 1)[0])
         key = path.lstrip("/")
-        if not is_public_key(key):
+        if not (is_public_key(key) or is_attachment_key(key)):
             bad.append(line)
             continue
         keys.add(key)

@@ -13,7 +13,7 @@ import click
 from flask.cli import with_appcontext
 
 from ..errors import UploadsError
-from ..naming import stem
+from .attached import unit
 from .common import (
     human,
     output_options,
@@ -29,7 +29,8 @@ from .guards import over_share, percent, share_options, share_text
 @click.command()
 @click.option("--referenced", required=True, type=click.File("r"),
               help="File of every URL or path still in use, one a line (e.g. exported from "
-                   "the database). Full URLs, /i/p/... and i/p/... are all understood.")
+                   "the database). Full URLs, /i/p/..., i/p/... and attachment URLs "
+                   "(/f/p/...) are all understood.")
 @click.option("--older-than", "older_than", default="7d", show_default=True,
               help="Grace period: only files older than this (s, m, h, d, w) are candidates.")
 @click.option("--apply", "apply_", is_flag=True,
@@ -45,28 +46,34 @@ def gc(referenced, older_than, apply_, max_share, force, as_json, show_progress)
     otherwise condemn every file), and so is --apply, unless --force, when the candidates are
     more than --max-share of the files old enough to be candidates (default 50%: a truncated
     export looks like that) or when a line of the list cannot be read. Only regular files
-    under i/ are ever removed. A main file and its variants count as one: the list may name
-    either. Exit 0 when the run did what was asked, 1 when a deletion
+    under i/ and f/ are ever removed. A main file and its variants count as one, and so does
+    an attachment's folder (its file and, for an image, its variants): the list may name any
+    of them. Exit 0 when the run did what was asked, 1 when a deletion
     failed or --apply was refused, 2 on a bad list or duration.
     """
     grace = parse_duration(older_than)
     keys, bad = read_refs(referenced)
     if not keys:
-        raise click.UsageError(f"{referenced.name} names no file under /i/; refusing to treat "
-                               "every file as unreferenced")
+        raise click.UsageError(f"{referenced.name} names no file under /i/ or /f/; refusing "
+                               "to treat every file as unreferenced")
     store = storage(writing=apply_)
-    # A main file and its variants are one: kept if the list names any of them (a client may
-    # have stored a variant's URL), removed together otherwise (a variant whose main file is
-    # gone, left by an interrupted upload, is unreferenced).
-    stems = {stem(key) for key in keys}
+    # A main file and its variants are one (for an attachment: its folder, `att_<id>/`): kept
+    # if the list names any of them (a client may have stored a variant's URL), removed
+    # together otherwise (a variant whose main file is gone, left by an interrupted upload, is
+    # unreferenced), and as young as the newest of them.
+    units = {unit(key) for key in keys}
     cutoff = time.time() - grace
+    entries = list(store.walk())
+    newest = {}
+    for entry in entries:
+        newest[unit(entry.key)] = max(newest.get(unit(entry.key), 0.0), entry.mtime)
     candidates, kept_young, seen, old_enough = [], 0, set(), 0
-    with progress(list(store.walk()), show_progress, "gc") as bar:
+    with progress(entries, show_progress, "gc") as bar:
         for entry in bar:
             seen.add(entry.key)
-            young = entry.mtime > cutoff
+            young = newest[unit(entry.key)] > cutoff
             old_enough += not young
-            if entry.key in keys or stem(entry.key) in stems:
+            if entry.key in keys or unit(entry.key) in units:
                 continue
             if young:
                 kept_young += 1
@@ -95,9 +102,9 @@ def gc(referenced, older_than, apply_, max_share, force, as_json, show_progress)
         refusal = (f"would delete {beyond}; nothing deleted. Check the --referenced list (a "
                    "truncated export?), or pass --force to delete them anyway")
     elif refused:
-        refusal = (f"{len(bad)} line(s) of the --referenced list name no file under /i/ (listed "
-                   "above): a file they meant could be deleted; nothing deleted. Fix the list, "
-                   "or pass --force to apply anyway")
+        refusal = (f"{len(bad)} line(s) of the --referenced list name no file under /i/ or "
+                   "/f/ (listed above): a file they meant could be deleted; nothing deleted. "
+                   "Fix the list, or pass --force to apply anyway")
     if as_json:
         print_json({"ok": ok, "applied": apply_ and not refused, "refused": refusal,
                     "candidates": [{"path": k, "bytes": s} for k, s in candidates],
@@ -122,7 +129,7 @@ def gc(referenced, older_than, apply_, max_share, force, as_json, show_progress)
 
 def _report(bad, candidates, failed, apply_, refusal) -> None:
     for line in bad:
-        click.echo(f"WARN not a URL or path under /i/: {line}")
+        click.echo(f"WARN not a URL or path under /i/ or /f/: {line}")
     if refusal:
         click.echo(f"REFUSED: {refusal}")
         return

@@ -15,7 +15,7 @@ import click
 from flask import current_app
 
 from .. import naming
-from ..naming import PUBLIC_TOP
+from ..naming import PUBLIC_TOP, PUBLIC_TOPS
 
 DEFAULT_MAX_SHARE = 50.0
 
@@ -35,9 +35,11 @@ def allow_empty_option(func):
 
 def refuse_empty(keys: list[str], allow_empty: bool, as_json: bool, doing: str,
                  err=False) -> None:
-    """Exit 1 with one line saying what was found when the store holds no image at all: a
-    `.keep` or a stray text file does not make a volume the one holding the files."""
-    images = sum(1 for key in keys if naming.unservable(key) is None)
+    """Exit 1 with one line saying what was found when the store holds no image and no
+    attachment at all: a `.keep` or a stray text file does not make a volume the one holding
+    the files."""
+    images = sum(1 for key in keys
+                 if naming.unservable(key) is None or naming.is_attachment_key(key))
     if images or allow_empty:
         return
     line = (f"{_emptiness(len(keys))}: nothing to {doing}. A wrong or new volume (or bucket) "
@@ -60,7 +62,7 @@ def _emptiness(others: int) -> str:
         store = f"storage root {os.path.abspath(config['ROOT'])}"
         if not os.path.isdir(os.path.abspath(config["ROOT"])):
             return f"{store} does not exist"
-        if not os.path.isdir(os.path.join(config["ROOT"], PUBLIC_TOP)):
+        if not any(os.path.isdir(os.path.join(config["ROOT"], top)) for top in PUBLIC_TOPS):
             return f"{store} has no {PUBLIC_TOP}/ folder"
     if others:
         return f"{store} holds {others} file(s) under {PUBLIC_TOP}/ but no image nginx serves"

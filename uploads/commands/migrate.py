@@ -11,6 +11,12 @@ worked before and must keep working. The source is a local folder whatever the b
 through its interface, and every object written is read back and compared by SHA-256. A run that
 stops halfway is resumed by running it again: what is already there (the same bytes, or the
 re-encoded copy of the same source) is skipped.
+
+A source that is a storage root may hold attachments too (`f/`): into a volume they are copied
+the same way, byte for byte, each checked as `verify` checks it (the layout, the kind its name
+says); into a bucket, which cannot hold attachments yet, the whole run is refused before
+anything is copied, in one line naming how many there are, as leaving them behind unsaid is how
+files get lost.
 """
 
 import hashlib
@@ -25,8 +31,9 @@ from flask.cli import with_appcontext
 from .. import naming
 from ..errors import StorageUnavailable, UploadsError
 from ..images import FORMATS, sniff
-from ..naming import PUBLIC_TOP
+from ..naming import FILES_TOP, PUBLIC_TOP
 from ..storage.tree import scan
+from .attached import folder_problems, refuse_remote, source_problem
 from .common import (
     content_type,
     decode_problem,
@@ -63,6 +70,7 @@ def migrate(source, dry_run, as_json, show_progress):
     SOURCE layouts:
       copy of public/i    SOURCE/p/2025/10/avatar_….jpg  ->  i/p/2025/10/avatar_….jpg
       folder holding i/   SOURCE/i/p/2025/10/avatar_….jpg ->  i/p/2025/10/avatar_….jpg
+      (a storage root)    SOURCE/f/p/2025/10/att_…/<name> ->  f/p/2025/10/att_…/<name>
 
     Each file must be a JPEG, PNG or WebP that decodes fully, named .jpg, .png or .webp, of
     at most UPLOADS_MAX_BYTES; others are rejected and listed. Accepted files are copied
@@ -75,19 +83,33 @@ def migrate(source, dry_run, as_json, show_progress):
     different bytes is a conflict and is never overwritten. Names outside the scheme are
     imported and listed as warnings. Exit 0 when every file is imported or already there
     (a rerun of a complete migration), 1 on any reject or conflict, 2 when SOURCE has
-    neither p/ nor i/.
+    neither p/ nor i/ or f/.
+
+    Attachments (f/) are copied byte for byte into a volume, each checked as verify checks
+    it. A bucket cannot hold them yet: with UPLOADS_STORAGE=s3 a SOURCE holding any is
+    refused (exit 1) before anything is copied.
     """
     base, prefix = _layout(source)
+    attachments = [(f"{FILES_TOP}/{rel}", path, st) for rel, path, st in _files(base, FILES_TOP)
+                   ] if prefix == PUBLIC_TOP else []
+    refusal = refuse_remote(storage(), [key for key, _, _ in attachments], source)
+    if refusal:  # before the store is even asked for anything: nothing is copied
+        _refuse(refusal, as_json, dry_run, source, len(attachments))
     store = storage(writing=not dry_run)
     limits = current_app.extensions["uploads.limits"]
     max_bytes = current_app.config["MAX_BYTES"]
     result = {**{kind: [] for kind in KINDS}, "reencoded": [], "legacy": []}
     stored = 0
-    entries = [e for e in scan(os.path.join(base, prefix)) if not stat.S_ISDIR(e[2].st_mode)]
+    misfits = {path: problem for path, problem, error
+               in folder_problems([key for key, _, _ in attachments]) if error}
+    entries = attachments + [(f"{PUBLIC_TOP}/{rel}", path, st)
+                             for rel, path, st in _files(base, prefix)]
     with progress(entries, show_progress, "migrate") as bar:
-        for rel, path, st in bar:
-            key = f"{PUBLIC_TOP}/{rel}"
-            got = _one(path, st, key, store, limits, max_bytes, dry_run)
+        for key, path, st in bar:
+            if key.startswith(FILES_TOP + "/"):
+                got = _attachment(path, st, key, store, limits, dry_run, misfits)
+            else:
+                got = _one(path, st, key, store, limits, max_bytes, dry_run)
             if got.kind == "rejected":
                 result["rejected"].append({"path": key, "problem": got.problem})
                 continue
@@ -96,7 +118,7 @@ def migrate(source, dry_run, as_json, show_progress):
             if got.content:
                 result["reencoded"].append({"path": key, "content": got.content,
                                             "stored_as": named_format(key)})
-            if not naming.is_valid_key(key):
+            if key.startswith(PUBLIC_TOP + "/") and not naming.is_valid_key(key):
                 result["legacy"].append(key)
     ok = not result["rejected"] and not result["conflicts"]
     if as_json:
@@ -130,12 +152,35 @@ def _report(result: dict, ok: bool, dry_run: bool, stored: int) -> None:
 
 
 def _layout(source: str) -> tuple[str, str]:
-    """(base, prefix) so that files are under `base/prefix`: prefix 'i' or the folder's name."""
-    if os.path.isdir(os.path.join(source, PUBLIC_TOP)):
+    """(base, prefix) so that images are under `base/prefix`: prefix 'i' (a storage root,
+    which may also hold attachments under `base/f`) or the folder's name (a copy of public/i)."""
+    if any(os.path.isdir(os.path.join(source, top)) for top in (PUBLIC_TOP, FILES_TOP)):
         return source, PUBLIC_TOP
     if os.path.isdir(os.path.join(source, "p")):
         return os.path.dirname(source), os.path.basename(source)
-    raise click.UsageError(f"{source} holds neither p/ (a copy of public/i) nor i/")
+    raise click.UsageError(f"{source} holds neither p/ (a copy of public/i) nor i/ or f/")
+
+
+def _files(base: str, prefix: str):
+    """(relative path, path, lstat) of everything but folders under `base/prefix`."""
+    return [e for e in scan(os.path.join(base, prefix)) if not stat.S_ISDIR(e[2].st_mode)]
+
+
+def _refuse(line: str, as_json: bool, dry_run: bool, source: str, count: int) -> None:
+    if as_json:
+        print_json({"ok": False, "dry_run": dry_run, "source": source, "refused": line,
+                    "attachments": count})
+    else:
+        click.echo(f"REFUSED: {line}; nothing copied")
+    raise SystemExit(1)
+
+
+def _attachment(path, st, key, store, limits, dry_run, misfits) -> Outcome:
+    """An attachment copied byte for byte once it is what `verify` accepts."""
+    problem, source = source_problem(path, st, key, store, limits, misfits)
+    if problem:
+        return Outcome("rejected", problem)
+    return _place(store, key, source, source, "", dry_run)
 
 
 def _one(path, st, key, store, limits, max_bytes, dry_run) -> Outcome:

@@ -1,4 +1,4 @@
-"""`verify`: is the volume what nginx needs to serve every stored image?
+"""`verify`: is the volume what nginx needs to serve every stored image and attachment?
 
 Legacy names are warnings, not errors: migrated files keep the names their URLs already carry,
 and refusing them would push operators to rename files and break those URLs. What depends on the
@@ -6,12 +6,15 @@ backend (modes, links, names the static server hides, temp files) is the storage
 (`audit`, `unservable`, `leftovers`); the content checks are the same on every backend.
 """
 
+from collections import Counter
+
 import click
 from flask import current_app
 from flask.cli import with_appcontext
 
 from .. import naming, variants
 from ..errors import StorageUnavailable
+from .attached import content_problem, folder_problems, is_attachment, is_image_main
 from .common import (
     human,
     output_options,
@@ -33,19 +36,23 @@ from .guards import allow_empty_option, refuse_empty
 @output_options
 @with_appcontext
 def verify(urls, strict, allow_empty, as_json, show_progress):
-    """Check every stored file: it decodes, nginx can read it, no leftovers.
+    """Check every stored file, images (i/) and attachments (f/): it decodes or is the kind
+    its name says, nginx can read it, no leftovers.
 
     Errors (exit 1): a file under i/ that is not a JPEG, PNG or WebP that decodes fully, or
-    whose extension does not match its content; a file or folder the static server (another
-    user) cannot read, or that everyone may write; a symbolic link or special file under i/;
-    a temp file in .tmp/ whose writer is gone; with --urls, every referenced file that is
-    missing (the 404s users would see).
+    whose extension does not match its content; an attachment that is not the kind its
+    extension names (an image one: that does not decode), a file under f/ outside the layout
+    f/p/YYYY/MM/att_<id>/<name>, an attachment folder holding anything but its one file and,
+    for an image, its variants; a file or folder the static server (another user) cannot
+    read, or that everyone may write; a symbolic link or special file under i/ or f/; a temp
+    file in .tmp/ whose writer is gone; with --urls, every referenced file that is missing
+    (the 404s users would see).
 
     Warnings (exit 0 unless --strict): names outside the scheme
     i/p/YYYY/MM/avatar_<ms>_<6 chars>.<ext> (legacy files, kept so their URLs work) and modes
     that are readable but not the usual 0644 for files, 0755 for folders.
 
-    A store with no file under i/ (a missing or empty root, an empty bucket prefix) is refused
+    A store with no file under i/ or f/ (a missing or empty root, an empty bucket prefix) is refused
     (exit 1) unless --allow-empty: a wrong volume or bucket looks exactly like that.
 
     Modes, links and temp files are the local volume's findings; another backend reports
@@ -59,28 +66,37 @@ def verify(urls, strict, allow_empty, as_json, show_progress):
     for found in store.audit():  # what only the backend can judge: modes, links, ...
         (errors if found.error else warnings).append((found.key, found.problem))
     present = {entry.key for entry in entries}
-    lacking = 0  # main files without every variant their size calls for
+    for path, problem, error in folder_problems(present):  # the attachments' layout
+        (errors if error else warnings).append((path, problem))
+    lacking = Counter()  # main files without every variant their size calls for, per tree
     with progress(entries, show_progress, "verify") as bar:
         for entry in bar:
-            if not naming.is_valid_key(entry.key):
+            attachment = is_attachment(entry.key)
+            if attachment and not naming.is_attachment_key(entry.key):
+                continue  # a stray under f/, reported above
+            if not attachment and not naming.is_valid_key(entry.key):
                 warnings.append((entry.key, "name outside the scheme (legacy)"))
             main = naming.main_stem(entry.key)
-            if main is not None and not variants.main_of(main, present):
+            if not attachment and main is not None and not variants.main_of(main, present):
                 warnings.append((entry.key, "variant of no main file (gc removes it)"))
             try:
                 data = store.read(entry.key)
-                problem = stored_problem(store, entry.key, data, limits)
-                if main is None and not problem:
-                    lacking += bool(variants.missing(entry.key, data, limits.variants, present))
+                problem = (content_problem if attachment else stored_problem)(
+                    store, entry.key, data, limits)
+                if is_image_main(entry.key) and not problem and variants.missing(
+                        entry.key, data, limits.variants, present):
+                    lacking[entry.key.split("/", 1)[0]] += 1
             except KeyError:
                 problem = "cannot read: removed meanwhile"
             except StorageUnavailable as exc:
                 problem = f"cannot read: {exc.detail}"
             if problem:
                 errors.append((entry.key, problem))
-    if lacking:
-        warnings.append(("i/", f"{lacking} images lack variants (served their main file "
-                               "instead): `flask --app app variants --backfill` writes them"))
+    for top, count in sorted(lacking.items()):
+        what = "image attachments" if top == naming.FILES_TOP else "images"
+        warnings.append((f"{top}/", f"{count} {what} lack variants (served their main file "
+                                    "instead): `flask --app app variants --backfill` writes "
+                                    "them"))
     errors.sort(key=lambda row: row[0])  # the backend's findings among the others, by key
     warnings.sort(key=lambda row: row[0])
     errors += [(name, "temp leftover of a dead or stale writer") for name in store.leftovers()]
@@ -88,10 +104,11 @@ def verify(urls, strict, allow_empty, as_json, show_progress):
     missing = []
     if urls is not None:
         keys, bad = read_refs(urls)
-        warnings += [(line, "not a URL or path under /i/") for line in bad]
-        # A variant URL with no file is answered with its main file: missing only without it.
-        missing = sorted(k for k in keys if store.stat(k) is None and not (
-            naming.main_stem(k) and variants.main_of(naming.main_stem(k), None, store)))
+        warnings += [(line, "not a URL or path under /i/ or /f/") for line in bad]
+        # A variant URL with no file is answered with its main file under /i/ (never under
+        # /f/): missing only without it.
+        missing = sorted(k for k in keys if store.stat(k) is None and (is_attachment(k) or not (
+            naming.main_stem(k) and variants.main_of(naming.main_stem(k), None, store))))
         errors += [(key, "referenced but missing (404)") for key in missing]
     ok = not errors and not (strict and warnings)
     if as_json:

@@ -1,7 +1,8 @@
 """Where accepted images go, behind one interface that the app and every command use.
 
 An object is named by its key, the URL path without its leading slash
-(`i/p/YYYY/MM/avatar_….jpg`, always under `naming.PUBLIC_TOP`), and holds bytes that a reader
+(`i/p/YYYY/MM/avatar_….jpg`, or an attachment's `f/p/YYYY/MM/att_…/<name>`, always under one
+of `naming.PUBLIC_TOPS`), and holds bytes that a reader
 sees whole or not at all. `put` never replaces unless told to (restore --overwrite), so a key
 once visible keeps its bytes. The local volume is one backend; an S3-compatible store fits the
 same methods (`put` a conditional PUT with If-None-Match: *, `replace` a plain PUT, `walk`
@@ -15,8 +16,8 @@ names), `leftovers` names what crashed writers left (temp files; incomplete mult
 uploads). Commands treat these as data and never look behind them.
 
 Beside the public tree each store keeps one small text of its own, its id (`read_id`,
-`write_id`, written never-replacing like `put`; identity.py says why), outside `i/` so that no
-command walks it and the public server never serves it.
+`write_id`, written never-replacing like `put`; identity.py says why), outside `i/` and `f/` so
+that no command walks it and the public server never serves it.
 """
 
 import contextlib
@@ -74,6 +75,7 @@ class Storage(ABC):
     """
 
     remote = False  # across a network: /readyz probes it in the background (readiness.py)
+    tops = naming.PUBLIC_TOPS  # the public trees it holds, in key order (walk, audit)
 
     def __init__(self, min_free: int = 0):
         self.min_free = min_free  # the reserve `put` keeps free (UPLOADS_MIN_FREE_BYTES)
@@ -97,9 +99,26 @@ class Storage(ABC):
     def stat(self, key: str) -> Entry | None:
         """The object's entry, None when there is no object at `key`."""
 
+    def walk(self, prefix: str | None = None) -> Iterator[Entry]:
+        """Every object whose key starts with `prefix/`, in key order (ListObjectsV2's);
+        without a prefix, every object of every public tree the backend holds (`tops`: the
+        attachments' `f/`, then the images' `i/`). ValueError for a prefix outside them."""
+        for start in self.starts(prefix):
+            yield from self._walk(start)
+
     @abstractmethod
-    def walk(self, prefix: str = naming.PUBLIC_TOP) -> Iterator[Entry]:
-        """Every object whose key starts with `prefix/`, in key order (ListObjectsV2's)."""
+    def _walk(self, prefix: str) -> Iterator[Entry]:
+        """`walk` under one checked prefix (a top, or a path below one)."""
+
+    def starts(self, prefix: str | None = None) -> tuple[str, ...]:
+        """Where a walk or an audit of `prefix` begins: the backend's tops, or the prefix
+        itself once it is known to lie inside one of them."""
+        if prefix is None:
+            return self.tops
+        prefix = prefix.strip("/")
+        if not naming.in_public_tree(prefix, self.tops):
+            raise ValueError(f"prefix outside the public trees: {prefix!r}")
+        return (prefix,)
 
     @abstractmethod
     def delete(self, key: str) -> bool:
@@ -182,8 +201,9 @@ class Storage(ABC):
         """Delete the leftovers; count them."""
 
     # -- backend-specific judgement, with the answers of a store that has none -----------
-    def audit(self, prefix: str = naming.PUBLIC_TOP) -> Iterator[Finding]:
-        """The backend's own findings about the tree under `prefix` (and the folders above)."""
+    def audit(self, prefix: str | None = None) -> Iterator[Finding]:
+        """The backend's own findings about the tree under `prefix` (and the folders above);
+        without a prefix, about every tree it holds."""
         return iter(())
 
     def unservable(self, key: str) -> str | None:

@@ -12,13 +12,15 @@ import os
 import stat
 import tempfile
 import time
+from typing import BinaryIO
 
 from .. import naming
 from ..errors import StorageFull, StorageUnavailable
 from ..settings import ConfigError
-from . import _WRITERS, ID_MAX, ID_NAME, Entry, Finding, Space, Storage
+from . import _WRITERS, ID_MAX, ID_NAME, MAX_NAME_TRIES, Entry, Finding, Space, Storage
 from .atomic import os_errors, place, stage
 from .tree import (
+    FILE_MODE,
     alive,
     audit,
     fsync_dir,
@@ -84,6 +86,40 @@ class LocalStorage(Storage):
                 if job.exception() is None:
                     unlink_quietly(job.result())
 
+    # -- attachments: files staged while they arrive, then placed --------------------------
+    def staging(self, kind: str = "att-") -> tuple[BinaryIO, str]:
+        """A new temp file in `.tmp/` (open for writing and reading) and its path: an upload
+        streams into it, and `put_file` places it. Named as a temp file of this process, so
+        what a killed worker leaves is removed at the next start (`remove_leftovers`); the
+        caller unlinks it once done, placed or not."""
+        with os_errors():
+            fd, path = self._temp_file(kind)
+        return os.fdopen(fd, "w+b"), path
+
+    def put_file(self, key: str, tmp_path: str) -> bool:
+        """The staged file at `tmp_path` placed at `key`, never replacing (False when `key` is
+        taken): made durable and 0644 first, then hard-linked, the folder fsynced. The temp
+        name stays for the caller to unlink."""
+        final = self.path_of(key)
+        with os_errors():
+            fd = os.open(tmp_path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+            try:
+                os.fchmod(fd, FILE_MODE)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            return place(self.root, tmp_path, final)
+
+    def put_new_file(self, name: str, tmp_path: str, size: int) -> str:
+        """The staged file under a fresh attachment key holding the display name `name`
+        (naming.new_attachment_key), drawing another id on the (rare) clash."""
+        self._check_room(size)
+        for _ in range(MAX_NAME_TRIES):
+            key = naming.new_attachment_key(name)
+            if self.put_file(key, tmp_path):
+                return key
+        raise StorageUnavailable(f"no free name after {MAX_NAME_TRIES} tries")
+
     def _check_room(self, size: int) -> None:
         if self.free_bytes() - size < self.min_free:
             raise StorageFull(f"free space below {self.min_free} bytes")
@@ -108,8 +144,7 @@ class LocalStorage(Storage):
             return None
         return _entry(key, st) if stat.S_ISREG(st.st_mode) else None
 
-    def walk(self, prefix=naming.PUBLIC_TOP):
-        prefix = self._prefix(prefix)
+    def _walk(self, prefix):
         for rel, _, st in scan(os.path.join(self.root, *prefix.split("/"))):
             if stat.S_ISREG(st.st_mode):
                 yield _entry(f"{prefix}/{rel}", st)
@@ -201,17 +236,24 @@ class LocalStorage(Storage):
         return len(found)
 
     # -- what only the local volume can judge --------------------------------------------
-    def audit(self, prefix=naming.PUBLIC_TOP):
-        """Modes nginx needs and links or special files, which `walk` skips (tree.audit)."""
-        for key, why, kind in audit(self.root, self._prefix(prefix)):
-            yield Finding(key, why, stray=True) if kind == "stray" else Finding(key, why,
-                                                                                 error=kind)
+    def audit(self, prefix=None):
+        """Modes nginx needs and links or special files, which `walk` skips (tree.audit); the
+        root, common to every tree, is judged once."""
+        seen = set()
+        for start in self.starts(prefix):
+            for key, why, kind in audit(self.root, start):
+                if (key, why) in seen:
+                    continue
+                seen.add((key, why))
+                yield Finding(key, why, stray=True) if kind == "stray" else Finding(
+                    key, why, error=kind)
 
     def unservable(self, key):
         return naming.unservable(key)
 
     def exposes(self, path):
-        return os.path.abspath(path).startswith(os.path.join(self.root, naming.PUBLIC_TOP, ""))
+        path = os.path.abspath(path)
+        return any(path.startswith(os.path.join(self.root, top, "")) for top in self.tops)
 
     @contextlib.contextmanager
     def scratch(self):
@@ -226,16 +268,11 @@ class LocalStorage(Storage):
 
     # -- local helpers -------------------------------------------------------------------
     def path_of(self, key: str) -> str:
-        """The file of a key; refuses anything that would leave `<root>/i/`."""
-        if not naming.is_public_key(key):
+        """The file of a key; refuses anything that would leave `<root>/i/`, or that is not
+        an attachment's key under `<root>/f/`."""
+        if not (naming.is_public_key(key) or naming.is_attachment_key(key)):
             raise ValueError(f"invalid storage key {key!r}")
         return os.path.join(self.root, *key.split("/"))
-
-    def _prefix(self, prefix: str) -> str:
-        prefix = prefix.rstrip("/")
-        if prefix != naming.PUBLIC_TOP:
-            self.path_of(prefix)
-        return prefix
 
     def _temp_file(self, kind: str = "") -> tuple[int, str]:
         prefix = f"{TMP_PREFIX}{os.getpid()}-{kind}"

@@ -32,6 +32,7 @@ BAD_KEYS = {"InvalidAccessKeyId", "SignatureDoesNotMatch", "InvalidToken", "Expi
 
 class S3Storage(Storage):
     remote = True
+    tops = (naming.PUBLIC_TOP,)  # no attachments in a bucket yet (the route answers 501)
 
     def __init__(self, bucket: str, endpoint: str = "", region: str = "us-east-1",
                  access_key: str = "", secret_key: str = "", min_free: int = 0):
@@ -115,8 +116,7 @@ class S3Storage(Storage):
             raise StorageUnavailable(f"{key}: {exc.code} {exc.message}") from exc
         return Entry(key, head["ContentLength"], head["LastModified"].timestamp())
 
-    def walk(self, prefix=naming.PUBLIC_TOP):
-        prefix = self._prefix(prefix)
+    def _walk(self, prefix):
         pages = self.client.get_paginator("list_objects_v2").paginate(
             Bucket=self.bucket, Prefix=prefix + "/")
         try:
@@ -187,12 +187,6 @@ class S3Storage(Storage):
     def _check(self, key):
         if not naming.is_public_key(key):
             raise ValueError(f"key outside the public tree: {key!r}")
-
-    def _prefix(self, prefix):
-        prefix = prefix.strip("/")
-        if prefix != naming.PUBLIC_TOP:
-            self._check(prefix)
-        return prefix
 
     def _call(self, operation, **kwargs):
         from botocore.exceptions import BotoCoreError, ClientError

@@ -1,0 +1,250 @@
+"""`POST /api/upload/attachment`: files attached to messages, one to ATTACHMENT_MAX_FILES parts
+named `file` in one multipart request, each kind decided by its content (kinds.py).
+
+Bodies of up to ATTACHMENT_MAX_BYTES (100 MiB) never sit whole in memory: every file part is
+written, as werkzeug's parser hands it over, into a temp file in the volume's own `.tmp/`
+(`Part`), counted as it goes; once its first bytes show an image, the image limit applies,
+and a part is refused (413) as soon as it passes its kind's limit. The whole upload is checked
+before anything is stored, and stored all or nothing: the files are linked into place
+(never replacing, storage/local.py `put_file`), images re-encoded first like avatars (variants
+included). Temp files go in every case, placed or not. S3 mode: 501 for now.
+"""
+
+import contextlib
+import io
+import logging
+import time
+
+from flask import Blueprint, current_app, jsonify, request
+from werkzeug.exceptions import RequestEntityTooLarge
+
+from . import filenames, images, kinds, naming, variants
+from .auth import authenticate
+from .errors import (
+    AttachmentTooLarge,
+    ClientGone,
+    EmptyFile,
+    MalformedForm,
+    NoAttachment,
+    NotFound,
+    NotImplementedHere,
+    NotMultipart,
+    StorageUnavailable,
+    TooManyAttachments,
+    UnexpectedField,
+    human_bytes,
+)
+from .storage import MAX_NAME_TRIES
+from .storage.local import LocalStorage
+from .storage.tree import unlink_quietly
+from .transport import client_gone
+
+log = logging.getLogger(__name__)
+bp = Blueprint("attachments", __name__)
+ROUTE = "/api/upload/attachment"
+FIELD = "file"
+REQUEST_SLACK = 1024 * 1024  # framing and text fields beyond ATTACHMENT_MAX_BYTES (the edge's)
+TEXT_PARTS = 8  # non-file parts a form may hold besides the files (the client sends none)
+
+
+def request_limit(config) -> int:
+    """The most a whole attachment request may carry: the edge's buffering limit too."""
+    return config["ATTACHMENT_MAX_BYTES"] + REQUEST_SLACK
+
+
+def too_large(detail: str, config) -> AttachmentTooLarge:
+    """The 413 of a part or a whole request: it names both limits, as the edge's page does
+    (Traefik's errors middleware answers every 413 of this route with that page)."""
+    def sizes(limit):
+        return {language: human_bytes(limit, language) for language in ("fr", "en")}
+
+    return AttachmentTooLarge(detail, limit=sizes(config["ATTACHMENT_MAX_BYTES"]),
+                              image_limit=sizes(config["ATTACHMENT_IMAGE_MAX_BYTES"]))
+
+
+class Part:
+    """One file part as it arrives: written to a temp file in the volume's `.tmp/`, counted;
+    its limit is the image one once its first bytes show an image, else the other kinds'."""
+
+    def __init__(self, store: LocalStorage, filename: str | None, config):
+        self.file, self.path = store.staging()
+        self.filename = filename
+        self.config = config
+        self.size = 0
+        self.head = b""
+        self.image_limit = config["ATTACHMENT_IMAGE_MAX_BYTES"]
+        self.limit = config["ATTACHMENT_MAX_BYTES"]
+
+    def write(self, data: bytes) -> int:
+        if len(self.head) < 16:
+            self.head += data[:16 - len(self.head)]
+            if len(self.head) >= 16:
+                self.check(final=False)
+        self.size += len(data)
+        if self.size > self.limit:
+            self.refuse()
+        return self.file.write(data)
+
+    def check(self, final: bool = True) -> None:
+        """Choose the limit from the first bytes (at the end, for a part shorter than 16)."""
+        if kinds.image_format(self.head):
+            self.limit = self.image_limit
+        if final and self.size > self.limit:
+            self.refuse()
+
+    def refuse(self):
+        raise too_large(f"part over {self.limit} bytes", self.config)
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        return self.file.seek(offset, whence)
+
+    def read(self, size: int = -1) -> bytes:
+        return self.file.read(size)
+
+    def tell(self) -> int:
+        return self.file.tell()
+
+    def close(self) -> None:
+        self.file.close()
+
+
+class Receiving:
+    """The parts of one request, counted as they start; `discard` removes every temp file."""
+
+    def __init__(self, store: LocalStorage, config):
+        self.store, self.config = store, config
+        self.parts: list[Part] = []
+
+    def open(self, filename: str | None) -> Part:
+        if len(self.parts) >= self.config["ATTACHMENT_MAX_FILES"]:
+            raise TooManyAttachments(f"more than {len(self.parts)} file parts",
+                                     count=self.config["ATTACHMENT_MAX_FILES"])
+        self.parts.append(Part(self.store, filename, self.config))
+        return self.parts[-1]
+
+    def discard(self) -> None:
+        for part in self.parts:
+            part.close()
+            unlink_quietly(part.path)
+
+
+@bp.post(ROUTE)
+def upload_attachments():
+    started = time.perf_counter()
+    config = current_app.config
+    if not config["ATTACHMENTS"]:
+        raise NotFound("attachments are off (UPLOADS_ATTACHMENTS)")
+    subject = authenticate(config, request.headers.get("Authorization"))
+    store = current_app.extensions["uploads.storage"]
+    if not isinstance(store, LocalStorage):
+        raise NotImplementedHere("attachments in S3 mode")
+    if request.mimetype != "multipart/form-data":
+        raise NotMultipart(f"content type {request.mimetype!r}", field=FIELD)
+    request.max_content_length = request_limit(config)
+    request.max_form_parts = config["ATTACHMENT_MAX_FILES"] + TEXT_PARTS
+    receiving = Receiving(store, config)
+    request.file_stream_factory = receiving.open
+    try:
+        parts = _the_parts(config)
+        checked = [(part, _checked(part)) for part in parts]
+        prepared = [_prepare(part, kind, config, subject) for part, kind in checked]
+        if client_gone(request.environ):
+            raise ClientGone("before storing")
+        stored = _store_all(store, prepared)
+    finally:
+        receiving.discard()
+    base = config["PUBLIC_BASE_URL"]
+    files = [_describe(base, key, item) for key, item in zip(stored, prepared, strict=True)]
+    log.info("stored attachments", extra={
+        "paths": [f["path"] for f in files], "bytes": sum(f["size"] for f in files),
+        "ms": round((time.perf_counter() - started) * 1000, 1), "sub": subject,
+        "ip": request.remote_addr})
+    response = jsonify(success=True, data={"files": files})
+    response.status_code = 201
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _the_parts(config) -> list[Part]:
+    try:
+        items = list(request.files.items(multi=True))
+    except (ValueError, RequestEntityTooLarge) as exc:
+        length = request.content_length
+        if isinstance(exc, RequestEntityTooLarge) and (
+                length is None or length > request.max_content_length):
+            raise too_large(f"request of {length} bytes", config) from exc
+        raise MalformedForm(str(exc), parts=request.max_form_parts,
+                            fields=f"{config['MAX_FORM_MEMORY_SIZE'] // 1024}KB") from exc
+    request.stream.exhaust()  # raises ClientDisconnected (400) when the body was cut short
+    if any(field != FIELD for field, _ in items):
+        raise UnexpectedField("a file part not named file")
+    if not items:
+        raise NoAttachment("no file part named file", count=config["ATTACHMENT_MAX_FILES"])
+    return [storage.stream for _, storage in items]
+
+
+def _checked(part: Part) -> kinds.Kind:
+    if part.size == 0:
+        raise EmptyFile(f"{part.filename!r} is empty")
+    part.check()
+    return kinds.detect(part.file, part.size)
+
+
+def _prepare(part: Part, kind: kinds.Kind, config, subject):
+    """(part, kind, display name, normalised image or None), images re-encoded."""
+    if kind.name != "image":
+        name = filenames.safe_name(part.filename, kind.exts, config["ATTACHMENT_FILENAME_MAX"])
+        return part, kind, name, None
+    part.file.seek(0)
+    data = io.BytesIO(part.file.read())
+    with current_app.extensions["uploads.admission"].slot(subject or request.remote_addr or "-"):
+        if client_gone(request.environ):
+            raise ClientGone("before decoding")
+        result = images.normalise(data, current_app.extensions["uploads.limits"])
+    name = filenames.safe_name(part.filename, (result.ext,), config["ATTACHMENT_FILENAME_MAX"],
+                               image=True)
+    return part, kind, name, result
+
+
+def _store_all(store: LocalStorage, prepared) -> list[str]:
+    """Every file placed, or none: a failure removes those placed before it."""
+    stored: list[str] = []
+    try:
+        for part, _kind, name, result in prepared:
+            if result is None:
+                stored.append(store.put_new_file(name, part.path, part.size))
+            else:
+                stored.append(_put_image(store, name, result))
+    except BaseException:
+        for key, (_, _, _, result) in zip(stored, prepared, strict=False):
+            extras = [naming.variant_key(key, v.box) for v in result.variants] if result else []
+            for stale in (key, *extras):
+                with contextlib.suppress(StorageUnavailable):
+                    store.delete(stale)
+        raise
+    return stored
+
+
+def _put_image(store: LocalStorage, name: str, result) -> str:
+    for _ in range(MAX_NAME_TRIES):
+        key = naming.new_attachment_key(name)
+        extras = [(naming.variant_key(key, v.box), v.data, variants.CONTENT_TYPE)
+                  for v in result.variants]
+        if store.put_set(key, result.data, result.content_type, extras):
+            return key
+    raise StorageUnavailable(f"no free name after {MAX_NAME_TRIES} tries")
+
+
+def _describe(base: str, key: str, item) -> dict:
+    part, kind, name, result = item
+    folder = key.rpartition("/")[0]
+    path = f"/{folder}/{filenames.url_name(name)}"
+    url = base + path
+    described = {"url": url, "path": path, "filename": name,
+                 "size": len(result.data) if result else part.size,
+                 "content_type": result.content_type if result else kind.content_type,
+                 "kind": kind.name}
+    if result:
+        described.update(width=result.width, height=result.height,
+                         variants=[v.describe(url) for v in result.variants])
+    return described
