@@ -42,11 +42,8 @@ def new_key(ext: str, now_ms: int | None = None) -> str:
     """A fresh storage key (relative path under the root), in the UTC month of `now_ms`."""
     if ext not in EXTENSIONS:
         raise ValueError(f"unknown extension {ext!r}")
-    if now_ms is None:
-        now_ms = time.time_ns() // 1_000_000
-    month = datetime.fromtimestamp(now_ms / 1000, tz=UTC)
-    rand = "".join(secrets.choice(ALPHABET) for _ in range(6))
-    return f"{PUBLIC_TOP}/p/{month:%Y}/{month:%m}/avatar_{now_ms}_{rand}.{ext}"
+    month, now_ms, rand = _fresh(now_ms, 6)
+    return f"{PUBLIC_TOP}/p/{month}/avatar_{now_ms}_{rand}.{ext}"
 
 
 def new_attachment_key(name: str, now_ms: int | None = None) -> str:
@@ -54,11 +51,18 @@ def new_attachment_key(name: str, now_ms: int | None = None) -> str:
     filenames.safe_name), in the UTC month of `now_ms`."""
     if not name or "/" in name or "\0" in name or name in (".", ".."):
         raise ValueError(f"unsafe attachment name {name!r}")
+    month, now_ms, rand = _fresh(now_ms, 10)
+    return f"{FILES_TOP}/p/{month}/att_{now_ms}_{rand}/{name}"
+
+
+def _fresh(now_ms: int | None, length: int) -> tuple[str, int, str]:
+    """The UTC month folder (YYYY/MM) of `now_ms` (now by default), it, and `length` random
+    characters of ALPHABET: the parts of a new name."""
     if now_ms is None:
         now_ms = time.time_ns() // 1_000_000
     month = datetime.fromtimestamp(now_ms / 1000, tz=UTC)
-    rand = "".join(secrets.choice(ALPHABET) for _ in range(10))
-    return f"{FILES_TOP}/p/{month:%Y}/{month:%m}/att_{now_ms}_{rand}/{name}"
+    rand = "".join(secrets.choice(ALPHABET) for _ in range(length))
+    return f"{month:%Y}/{month:%m}", now_ms, rand
 
 
 def is_attachment_key(key: str) -> bool:

@@ -4,6 +4,8 @@ free loopback ports, with its data in a temporary folder, and a store emptied fo
 import pytest
 
 from devstack.seaweed import Seaweed
+from helpers import cli_runner
+from uploads import create_app
 from uploads.storage.s3 import S3Storage
 
 BUCKET = "uploads-test"
@@ -38,3 +40,9 @@ def s3store(weed):
 def s3_settings(weed, s3store):
     """Settings (without the prefix) that put an app on the emptied bucket."""
     return {k.removeprefix("UPLOADS_"): v for k, v in weed.settings().items()}
+
+
+@pytest.fixture
+def s3cli(s3_settings):
+    """The operator commands of an app on the emptied bucket."""
+    return cli_runner(create_app({**s3_settings, "MIN_FREE_BYTES": 0}, serving=False))

@@ -24,11 +24,6 @@ FORMATS = {"jpg": "JPEG", "png": "PNG", "webp": "WEBP"}
 
 
 @pytest.fixture
-def s3cli(s3_settings):
-    return cli_runner(create_app({**s3_settings, "MIN_FREE_BYTES": 0}, serving=False))
-
-
-@pytest.fixture
 def volume(tmp_path):
     """A local storage root holding one image per key: what an operator moves to S3."""
     (tmp_path / "volume").mkdir()

@@ -18,11 +18,6 @@ BOXES = (64, 128, 256, 512)
 
 
 @pytest.fixture
-def s3cli(s3_settings):
-    return cli_runner(create_app({**s3_settings, "MIN_FREE_BYTES": 0}, serving=False))
-
-
-@pytest.fixture
 def volume(tmp_path):
     (tmp_path / "volume").mkdir()
     store = LocalStorage(str(tmp_path / "volume"))
