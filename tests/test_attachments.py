@@ -202,6 +202,8 @@ HOSTILE_NAMES = {
     "notes": "notes.txt",
     "archive.tar.gz": "archive.tar.txt",
     "e\u0301t\u00e9.TXT": "\u00e9t\u00e9.txt",
+    "a/\u2215b.txt": "b.txt",                # a division slash after a slash
+    "dir\uff0f\uff0e\uff0etx.txt": "\uff0e\uff0etx.txt",  # a fullwidth slash is one
 }
 
 
@@ -270,3 +272,4 @@ def test_attachments_are_off_unless_the_operator_turns_them_on(root):
     answer = app.test_client().post("/api/upload/attachment", data={},
                                     content_type="multipart/form-data")
     assert answer.status_code == 404 and answer.json["code"] == "not_found"
+

@@ -36,7 +36,9 @@ def safe_name(raw: str | None, exts: tuple[str, ...], max_chars: int,
     """The display name of `raw` for a file whose kind takes the extensions `exts` (the first
     is canonical)."""
     name = unicodedata.normalize("NFC", raw or "")
-    name = re.split(r"[/\\]", name)[-1]
+    # Only what follows the last slash, counting the look-alikes (fullwidth, division and
+    # fraction slashes, fullwidth backslash) that NFKC would fold into one.
+    name = re.split(r"[/\\\uff0f\u2215\u2044\uff3c\u29f5]", name)[-1]
     name = "".join(c for c in name if unicodedata.category(c) not in DROPPED)
     name = name.translate(UNSERVABLE).lstrip(". ").rstrip(". ")
     stem, ext = _with_extension(name, exts)

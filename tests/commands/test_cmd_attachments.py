@@ -227,3 +227,26 @@ def test_migrate_rejects_an_attachment_folder_that_does_not_fit(other, tmp_path)
     assert set(rejected) == {PDF_KEY, PDF_KEY.rpartition("/")[0] + "/second.pdf", PHOTO_KEY}
     assert "one expected" in rejected[PDF_KEY]
     assert not (other.root / "f").exists()
+
+
+def test_a_stray_file_under_f_is_reported_and_blocks_no_command(stored, tree, cli, cli_json,
+                                                                tmp_path):
+    """A `.DS_Store` or a copy's temp file under f/ is no attachment: verify names it, and
+    backup and gc work around it instead of stopping on it."""
+    strays = ("f/stray.txt", "f/p/2026/12/att_bad/x.txt",
+              f"{key_of(stored[0]).rpartition('/')[0]}/.hidden.txt")
+    for stray in strays:
+        write(tree, stray, b"hello\n")
+    found = problems(cli_json("verify")[1])
+    assert all(stray in found for stray in strays), found
+    assert cli("backup", "-o", tmp_path / "all.tar").exit_code == 0
+    with tarfile.open(tmp_path / "all.tar") as archive:
+        assert not any(name.endswith(strays) for name in archive.getnames())
+    for path in (tree / "f").rglob("*"):
+        if path.is_file():
+            os.utime(path, (OLD, OLD))
+    refs = tmp_path / "refs.txt"
+    refs.write_text(f"{stored[0]['url']}\n")
+    result, _ = cli_json("gc", "--referenced", refs, "--apply", "--force")
+    assert result.exit_code == 0, result.output
+    assert all((tree / stray).exists() for stray in strays)  # not ours to remove

@@ -16,6 +16,7 @@ from flask import current_app
 
 from .. import kinds, media, naming
 from ..errors import UploadsError
+from ..storage.files import STRAY
 from .common import stored_problem
 
 # The extensions nginx serves under /f/ (nginx/files-local.conf): every accepted kind's.
@@ -74,7 +75,7 @@ def folder_problems(keys) -> list[tuple[str, str, bool]]:
         if naming.is_attachment_key(key):
             folders[key.rpartition("/")[0]].append(key)
         else:
-            found.append((key, "stray file under f/: not f/p/YYYY/MM/att_<id>/<name>", True))
+            found.append((key, STRAY, True))
     for folder, members in folders.items():
         mains = [k for k in members if naming.main_stem(k) is None]
         extras = [k for k in members if naming.main_stem(k) is not None]

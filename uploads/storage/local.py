@@ -12,15 +12,14 @@ import os
 import stat
 import tempfile
 import time
-from typing import BinaryIO
 
 from .. import naming
 from ..errors import StorageFull, StorageUnavailable
 from ..settings import ConfigError
-from . import _WRITERS, ID_MAX, ID_NAME, MAX_NAME_TRIES, Entry, Finding, Space, Storage
+from . import _WRITERS, ID_MAX, ID_NAME, Entry, Finding, Space, Storage
 from .atomic import os_errors, place, stage
+from .files import STRAY, AttachmentFiles
 from .tree import (
-    FILE_MODE,
     alive,
     audit,
     fsync_dir,
@@ -35,7 +34,7 @@ STALE_SECONDS = 3600  # a temp file this old is a leftover whatever its owner
 MISSING = (FileNotFoundError, NotADirectoryError)
 
 
-class LocalStorage(Storage):
+class LocalStorage(AttachmentFiles, Storage):
     def __init__(self, root: str, min_free: int = 0):
         super().__init__(min_free)
         self.root = os.path.abspath(root)
@@ -86,40 +85,6 @@ class LocalStorage(Storage):
                 if job.exception() is None:
                     unlink_quietly(job.result())
 
-    # -- attachments: files staged while they arrive, then placed --------------------------
-    def staging(self, kind: str = "att-") -> tuple[BinaryIO, str]:
-        """A new temp file in `.tmp/` (open for writing and reading) and its path: an upload
-        streams into it, and `put_file` places it. Named as a temp file of this process, so
-        what a killed worker leaves is removed at the next start (`remove_leftovers`); the
-        caller unlinks it once done, placed or not."""
-        with os_errors():
-            fd, path = self._temp_file(kind)
-        return os.fdopen(fd, "w+b"), path
-
-    def put_file(self, key: str, tmp_path: str) -> bool:
-        """The staged file at `tmp_path` placed at `key`, never replacing (False when `key` is
-        taken): made durable and 0644 first, then hard-linked, the folder fsynced. The temp
-        name stays for the caller to unlink."""
-        final = self.path_of(key)
-        with os_errors():
-            fd = os.open(tmp_path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
-            try:
-                os.fchmod(fd, FILE_MODE)
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-            return place(self.root, tmp_path, final)
-
-    def put_new_file(self, name: str, tmp_path: str, size: int) -> str:
-        """The staged file under a fresh attachment key holding the display name `name`
-        (naming.new_attachment_key), drawing another id on the (rare) clash."""
-        self._check_room(size)
-        for _ in range(MAX_NAME_TRIES):
-            key = naming.new_attachment_key(name)
-            if self.put_file(key, tmp_path):
-                return key
-        raise StorageUnavailable(f"no free name after {MAX_NAME_TRIES} tries")
-
     def _check_room(self, size: int) -> None:
         if self.free_bytes() - size < self.min_free:
             raise StorageFull(f"free space below {self.min_free} bytes")
@@ -145,9 +110,14 @@ class LocalStorage(Storage):
         return _entry(key, st) if stat.S_ISREG(st.st_mode) else None
 
     def _walk(self, prefix):
+        """Regular files with a key of the store's; a file under `f/` outside the attachment
+        layout (a `.DS_Store`, a copy's temp file) is no object: `audit` reports it, and no
+        command trips on it."""
         for rel, _, st in scan(os.path.join(self.root, *prefix.split("/"))):
-            if stat.S_ISREG(st.st_mode):
-                yield _entry(f"{prefix}/{rel}", st)
+            key = f"{prefix}/{rel}"
+            if stat.S_ISREG(st.st_mode) and (naming.is_public_key(key)
+                                             or naming.is_attachment_key(key)):
+                yield _entry(key, st)
 
     def delete(self, key):
         try:
@@ -247,6 +217,11 @@ class LocalStorage(Storage):
                 seen.add((key, why))
                 yield Finding(key, why, stray=True) if kind == "stray" else Finding(
                     key, why, error=kind)
+            if start.split("/")[0] == naming.FILES_TOP:  # files `walk` skips: not objects
+                for rel, _, st in scan(os.path.join(self.root, *start.split("/"))):
+                    key = f"{start}/{rel}"
+                    if stat.S_ISREG(st.st_mode) and not naming.is_attachment_key(key):
+                        yield Finding(key, STRAY)
 
     def unservable(self, key):
         return naming.unservable(key)
