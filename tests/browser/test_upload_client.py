@@ -401,11 +401,13 @@ def test_chromium_resends_a_reset_post_the_module_never(browser, resets):
         context.close()
         server.close()
     posts = server.posts  # per attempt: how many requests its connection had carried before
-    assert posts[0] > 0, posts  # the page's own requests had left a kept-alive connection
-    if resets == 1:
+    # Chromium re-sends only what it sent on a connection that had sat in its pool (the page's
+    # own requests usually leave one; not always): a reset on a fresh one reaches the page.
+    reused = posts[0] > 0
+    if resets == 1 and reused:
         assert len(posts) == 2 and outcome == {"data": {"url": "/i/p/x.jpg"}}, posts
     else:
-        assert 2 <= len(posts) <= 3, posts
+        assert 1 <= len(posts) <= (3 if reused else 1), posts
         assert outcome["error"]["kind"] == "network" and outcome["error"]["status"] == 0
 
 
