@@ -53,7 +53,7 @@ def upload_avatar():
     _still_there("before storing")
     key = current_app.extensions["uploads.storage"].put_new(
         result.ext, result.data, result.content_type,
-        [(v.box, v.data, variants.CONTENT_TYPE) for v in result.variants])
+        variants.files(result.variants))
     metrics.stored(len(result.data), time.perf_counter() - started)
     path = url_path(key)
     url = config["PUBLIC_BASE_URL"] + path
@@ -101,21 +101,7 @@ def _the_file(max_bytes: int) -> tuple[io.BytesIO, int]:
     """The one uploaded file, after the multipart checks the old route made."""
     if request.mimetype != "multipart/form-data":
         raise NotMultipart(f"content type {request.mimetype!r}")
-    try:
-        parts = list(request.files.items(multi=True))
-    except (ValueError, RequestEntityTooLarge) as exc:
-        length = request.content_length
-        if isinstance(exc, RequestEntityTooLarge) and (
-                length is None or length > request.max_content_length):
-            raise  # really too large
-        # werkzeug could not parse it (broken framing, bad encoding), or the body's size was
-        # within bounds and it is the form's shape (parts, text) that is not.
-        config = current_app.config
-        raise MalformedForm(str(exc), parts=config["MAX_FORM_PARTS"],
-                            fields=f"{config['MAX_FORM_MEMORY_SIZE'] // 1024}KB") from exc
-    # The parser may finish before the announced Content-Length; a client that is gone before
-    # the end will never read our answer, so storing its file would only leave an orphan.
-    request.stream.exhaust()  # raises ClientDisconnected (400) when the body was cut short
+    parts = file_parts()
     if len(parts) > 1:
         raise TooManyFiles(f"{len(parts)} file parts")
     if not parts or parts[0][0] not in FILE_FIELDS:
@@ -128,6 +114,28 @@ def _the_file(max_bytes: int) -> tuple[io.BytesIO, int]:
         raise TooLarge(f"{size} bytes")
     stream.seek(0)
     return stream, size  # the in-memory part itself (UploadRequest): no copy of the body
+
+
+def file_parts(too_large=None) -> list:
+    """The request's (field, file) parts, its body read to the end. A body over the request's
+    limit raises `too_large(length)` (without one, werkzeug's 413: file_too_large); a form
+    werkzeug cannot parse (broken framing, bad encoding), or whose shape (parts, text) is over
+    the form limits, is MalformedForm naming those limits."""
+    try:
+        parts = list(request.files.items(multi=True))
+    except (ValueError, RequestEntityTooLarge) as exc:
+        length = request.content_length
+        if isinstance(exc, RequestEntityTooLarge) and (
+                length is None or length > request.max_content_length):
+            if too_large is None:
+                raise
+            raise too_large(length) from exc
+        raise MalformedForm(str(exc), parts=request.max_form_parts, fields=(
+            f"{current_app.config['MAX_FORM_MEMORY_SIZE'] // 1024}KB")) from exc
+    # The parser may finish before the announced Content-Length; a client that is gone before
+    # the end will never read our answer, so storing its file would only leave an orphan.
+    request.stream.exhaust()  # raises ClientDisconnected (400) when the body was cut short
+    return parts
 
 
 @bp.route("/i/", defaults={"rest": ""}, methods=["GET", "HEAD", "POST", "PUT", "DELETE"])

@@ -16,15 +16,14 @@ import logging
 import time
 
 from flask import Blueprint, current_app, jsonify, request
-from werkzeug.exceptions import RequestEntityTooLarge
 
 from . import filenames, images, kinds, naming, variants
+from .api import file_parts
 from .auth import authenticate
 from .errors import (
     AttachmentTooLarge,
     ClientGone,
     EmptyFile,
-    MalformedForm,
     NoAttachment,
     NotFound,
     NotImplementedHere,
@@ -34,7 +33,6 @@ from .errors import (
     UnexpectedField,
     human_bytes,
 )
-from .storage import MAX_NAME_TRIES
 from .storage.local import LocalStorage
 from .storage.tree import unlink_quietly
 from .transport import client_gone
@@ -166,16 +164,7 @@ def upload_attachments():
 
 
 def _the_parts(config) -> list[Part]:
-    try:
-        items = list(request.files.items(multi=True))
-    except (ValueError, RequestEntityTooLarge) as exc:
-        length = request.content_length
-        if isinstance(exc, RequestEntityTooLarge) and (
-                length is None or length > request.max_content_length):
-            raise too_large(f"request of {length} bytes", config) from exc
-        raise MalformedForm(str(exc), parts=request.max_form_parts,
-                            fields=f"{config['MAX_FORM_MEMORY_SIZE'] // 1024}KB") from exc
-    request.stream.exhaust()  # raises ClientDisconnected (400) when the body was cut short
+    items = file_parts(lambda length: too_large(f"request of {length} bytes", config))
     if any(field != FIELD for field, _ in items):
         raise UnexpectedField("a file part not named file")
     if not items:
@@ -226,13 +215,9 @@ def _store_all(store: LocalStorage, prepared) -> list[str]:
 
 
 def _put_image(store: LocalStorage, name: str, result) -> str:
-    for _ in range(MAX_NAME_TRIES):
-        key = naming.new_attachment_key(name)
-        extras = [(naming.variant_key(key, v.box), v.data, variants.CONTENT_TYPE)
-                  for v in result.variants]
-        if store.put_set(key, result.data, result.content_type, extras):
-            return key
-    raise StorageUnavailable(f"no free name after {MAX_NAME_TRIES} tries")
+    return store.put_new(result.ext, result.data, result.content_type,
+                         variants.files(result.variants),
+                         new_key=lambda: naming.new_attachment_key(name))
 
 
 def _describe(base: str, key: str, item) -> dict:

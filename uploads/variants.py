@@ -42,6 +42,11 @@ class Variant:
                 "url": naming.variant_key(main_url, self.box), "content_type": CONTENT_TYPE}
 
 
+def files(made: list[Variant]) -> list[tuple[int, bytes, str]]:
+    """(box, bytes, content type) of each copy: what Storage.put_new stores beside a main file."""
+    return [(v.box, v.data, CONTENT_TYPE) for v in made]
+
+
 def boxes_for(size: tuple[int, int], boxes: tuple[int, ...]) -> tuple[int, ...]:
     """The boxes an image of `size` gets a copy for: those smaller than its longest side."""
     return tuple(box for box in boxes if box < max(size))

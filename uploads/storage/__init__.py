@@ -125,17 +125,27 @@ class Storage(ABC):
         """Remove the object; False when it was already gone."""
 
     def put_new(self, ext: str, data: bytes, content_type: str,
-                variants: Iterable[tuple[int, bytes, str]] = ()) -> str:
-        """Store under a fresh name, drawing another on the (rare) clash. `variants` (box, bytes,
-        content type) are stored first under the same stem (naming.variant_key): once the main
-        file is visible, its variants exist. On any failure, or a clash, the variants written
-        for that name are removed again."""
+                variants: Iterable[tuple[int, bytes, str]] = (), new_key=None) -> str:
+        """Store under a fresh name (`new_key()`, an avatar's by default), drawing another on
+        the (rare) clash. `variants` (box, bytes, content type) are stored first under the same
+        stem (naming.variant_key): once the main file is visible, its variants exist. On any
+        failure, or a clash, the variants written for that name are removed again."""
         variants = list(variants)
-        for _ in range(MAX_NAME_TRIES):
-            key = naming.new_key(ext)
+
+        def put(key):
             extras = [(naming.variant_key(key, box), extra, extra_type)
                       for box, extra, extra_type in variants]
-            if self.put_set(key, data, content_type, extras):
+            return self.put_set(key, data, content_type, extras)
+
+        return self.fresh(new_key or (lambda: naming.new_key(ext)), put)
+
+    @staticmethod
+    def fresh(new_key, put) -> str:
+        """`put(key)` under keys from `new_key()` until one is free (`put` says False on a
+        clash, having left nothing): the key it took."""
+        for _ in range(MAX_NAME_TRIES):
+            key = new_key()
+            if put(key):
                 return key
         raise StorageUnavailable(f"no free name after {MAX_NAME_TRIES} tries")
 

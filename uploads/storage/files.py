@@ -9,8 +9,6 @@ import os
 from typing import BinaryIO
 
 from .. import naming
-from ..errors import StorageUnavailable
-from . import MAX_NAME_TRIES
 from .atomic import os_errors, place
 from .tree import FILE_MODE
 
@@ -45,8 +43,5 @@ class AttachmentFiles:
         """The staged file under a fresh attachment key holding the display name `name`
         (naming.new_attachment_key), drawing another id on the (rare) clash."""
         self._check_room(size)
-        for _ in range(MAX_NAME_TRIES):
-            key = naming.new_attachment_key(name)
-            if self.put_file(key, tmp_path):
-                return key
-        raise StorageUnavailable(f"no free name after {MAX_NAME_TRIES} tries")
+        return self.fresh(lambda: naming.new_attachment_key(name),
+                          lambda key: self.put_file(key, tmp_path))
