@@ -10,7 +10,7 @@ import pytest
 from PIL import Image, ImageCms
 
 from devstack.images import make_image, photo
-from uploads import create_app, naming, settings, variants
+from uploads import create_app, images, naming, settings, variants
 from uploads.settings import ConfigError
 from uploads.storage import StorageUnavailable
 
@@ -148,21 +148,28 @@ def test_variants_are_written_before_the_main_file(app, root, upload, monkeypatc
     assert all(naming.main_stem(key) == main.rpartition(".")[0] for key in named[:-1])
 
 
-def test_a_name_clash_on_a_variant_draws_another_name_and_leaves_nothing(app, root, monkeypatch):
+@pytest.mark.parametrize("staged", [False, True], ids=["bytes", "staged while encoding"])
+def test_a_name_clash_on_a_variant_draws_another_name_and_leaves_nothing(app, root, monkeypatch,
+                                                                         staged):
     store = app.extensions["uploads.storage"]
     taken = "i/p/2026/12/avatar_1796000000000_taken0.jpg"
     store.put(naming.variant_key(taken, 64), b"someone else's", "image/webp")
     names = iter([taken, "i/p/2026/12/avatar_1796000000000_fresh0.jpg"])
     monkeypatch.setattr(naming, "new_key", lambda ext: next(names))
-    extra = [(128, b"a", "image/webp"), (64, b"b", "image/webp")]
-    key = store.put_new("jpg", b"main", "image/jpeg", extra)
+    with store.keeping() as keep:
+        given = keep if staged else (lambda data: data)
+        extra = [(128, given(b"a"), "image/webp"), (64, given(b"b"), "image/webp")]
+        key = store.put_new("jpg", given(b"main"), "image/jpeg", extra)
     assert key.endswith("fresh0.jpg")
+    assert store.read(key) == b"main" and store.read(naming.variant_key(key, 64)) == b"b"
     assert store.stat(naming.variant_key(taken, 128)) is None  # ours, removed again
     assert store.read(naming.variant_key(taken, 64)) == b"someone else's"
+    assert list(root.glob(".tmp/*")) == []
 
 
+@pytest.mark.parametrize("staged", [False, True], ids=["bytes", "staged while encoding"])
 @pytest.mark.parametrize("fails", ["main", "variant"])
-def test_a_failed_write_leaves_nothing_of_the_set(app, root, monkeypatch, fails):
+def test_a_failed_write_leaves_nothing_of_the_set(app, root, monkeypatch, fails, staged):
     store, link = app.extensions["uploads.storage"], os.link
 
     def failing(src, dst):
@@ -171,8 +178,50 @@ def test_a_failed_write_leaves_nothing_of_the_set(app, root, monkeypatch, fails)
         return link(src, dst)
 
     monkeypatch.setattr(os, "link", failing)
-    with pytest.raises(StorageUnavailable):
-        store.put_new("jpg", b"main", "image/jpeg", [(128, b"v", "image/webp"),
-                                                     (64, b"w", "image/webp")])
+    with pytest.raises(StorageUnavailable), store.keeping() as keep:
+        given = keep if staged else (lambda data: data)
+        store.put_new("jpg", given(b"main"), "image/jpeg", [(128, given(b"v"), "image/webp"),
+                                                            (64, given(b"w"), "image/webp")])
     assert list(root.glob("i/p/*/*/*")) == []
     assert list(root.glob(".tmp/*")) == []  # no staged file left behind either
+
+
+def test_each_file_is_on_disk_as_soon_as_it_is_encoded(app, root):
+    """The disk's wait overlaps the encoding: by the time normalise returns, the main file and
+    every copy are being staged (written and fsynced by writer threads), and storing them only
+    links them into place."""
+    store, limits = app.extensions["uploads.storage"], app.extensions["uploads.limits"]
+    with store.keeping() as keep:
+        result = images.normalise(make_image("JPEG", size=(1224, 816)), limits, keep)
+        for handed in (result.kept, *(v.kept for v in result.variants)):
+            handed.result()  # under way already: wait for it to finish
+        staged = sorted(path.read_bytes() for path in root.glob(".tmp/*"))
+        assert staged == sorted([result.data, *(v.data for v in result.variants)])
+        key = store.put_new(result.ext, result.stored(), result.content_type,
+                            variants.files(result.variants))
+    assert store.read(key) == result.data and len(result.variants) == 4
+    assert list(root.glob(".tmp/*")) == []
+
+
+def test_a_copy_handed_over_after_its_upload_ended_is_not_kept(app, root):
+    """A worker that outlives a failed upload (its main file refused) stages nothing."""
+    store = app.extensions["uploads.storage"]
+    with store.keeping() as keep:
+        keep(b"staged, then dropped")
+    with pytest.raises(StorageUnavailable, match="after its upload ended"):
+        keep(b"too late")
+    assert list(root.glob(".tmp/*")) == []
+
+
+def test_an_upload_given_up_after_encoding_leaves_nothing(app, root, upload, monkeypatch):
+    from uploads import api
+    from uploads.errors import ClientGone
+
+    def gone(stage):
+        if stage == "before storing":
+            raise ClientGone(stage)
+
+    monkeypatch.setattr(api, "_still_there", gone)
+    upload(make_image("JPEG", size=(1224, 816)))
+    assert list(root.glob("i/p/*/*/*")) == []
+    assert list(root.glob(".tmp/*")) == []

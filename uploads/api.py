@@ -44,16 +44,19 @@ def upload_avatar():
     subject = authenticate(config, request.headers.get("Authorization"))
     data, size = _the_file(config["MAX_BYTES"])
     metrics.sniffed(data)
-    # Decoded pixels are the big cost: a slot, shared fairly between clients (admission.py).
-    with current_app.extensions["uploads.admission"].slot(subject or request.remote_addr or "-"):
-        _still_there("before decoding")
-        decoded = time.perf_counter()
-        result = images.normalise(data, current_app.extensions["uploads.limits"])
-        image_ms = (time.perf_counter() - decoded) * 1000
-    _still_there("before storing")
-    key = current_app.extensions["uploads.storage"].put_new(
-        result.ext, result.data, result.content_type,
-        variants.files(result.variants))
+    store = current_app.extensions["uploads.storage"]
+    # Each file is written as soon as it is encoded (`keeping`), while the next is encoded.
+    with store.keeping() as keep:
+        # Decoded pixels are the big cost: a slot, shared fairly between clients (admission.py).
+        with current_app.extensions["uploads.admission"].slot(
+                subject or request.remote_addr or "-"):
+            _still_there("before decoding")
+            decoded = time.perf_counter()
+            result = images.normalise(data, current_app.extensions["uploads.limits"], keep)
+            image_ms = (time.perf_counter() - decoded) * 1000
+        _still_there("before storing")
+        key = store.put_new(result.ext, result.stored(), result.content_type,
+                            variants.files(result.variants))
     metrics.stored(len(result.data), time.perf_counter() - started)
     path = url_path(key)
     url = config["PUBLIC_BASE_URL"] + path

@@ -66,6 +66,11 @@ class Normalised:
     width: int
     height: int
     variants: list = field(default_factory=list)  # variants.Variant, largest first
+    kept: object = None  # what Storage.keeping's `keep` made of `data` (its staging), if any
+
+    def stored(self):
+        """What Storage.put_new is handed for the main file: its staging, else its bytes."""
+        return self.data if self.kept is None else self.kept
 
 
 def sniff(head: bytes) -> str | None:
@@ -79,8 +84,9 @@ def sniff(head: bytes) -> str | None:
     return None
 
 
-def normalise(source: bytes | io.BytesIO, limits: Limits) -> Normalised:
-    """`source`: the upload's bytes, or the in-memory file part itself (no copy of the body)."""
+def normalise(source: bytes | io.BytesIO, limits: Limits, keep=None) -> Normalised:
+    """`source`: the upload's bytes, or the in-memory file part itself (no copy of the body).
+    `keep` (Storage.keeping) is handed each file, main and copies, as soon as it is encoded."""
     stream = io.BytesIO(source) if isinstance(source, bytes | bytearray) else source
     data = stream.getbuffer()  # a view for the cheap header checks
     fmt = sniff(bytes(data[:16]))
@@ -115,13 +121,14 @@ def normalise(source: bytes | io.BytesIO, limits: Limits) -> Normalised:
     if orientation in TRANSPOSE:
         im = im.transpose(TRANSPOSE[orientation])
     im.info = {}  # Pillow would otherwise write back comments and XMP it found
-    copies = variants.start(im, limits.variants, limits.variant_quality, icc, transparency) \
-        if variants.boxes_for(im.size, limits.variants) else None
+    copies = variants.start(im, limits.variants, limits.variant_quality, icc, transparency,
+                            keep) if variants.boxes_for(im.size, limits.variants) else None
     try:
         with _scratch() as out:
             _encode(im, fmt, out, icc, transparency, limits, lossless)
             out.seek(0)
             encoded = out.read()
+        kept = keep(encoded) if keep else None
         smaller = copies.result() if copies else []
     except DECODE_ERRORS as exc:
         raise InvalidImage(f"{fmt} re-encode: {exc}") from exc
@@ -129,7 +136,7 @@ def normalise(source: bytes | io.BytesIO, limits: Limits) -> Normalised:
         if copies:
             copies.cancel()  # when the main encode failed: not started yet, never started
     ext, content_type = FORMATS[fmt]
-    return Normalised(encoded, ext, content_type, im.width, im.height, smaller)
+    return Normalised(encoded, ext, content_type, im.width, im.height, smaller, kept)
 
 
 def _scratch():

@@ -35,6 +35,7 @@ class Variant:
     width: int
     height: int
     data: bytes
+    kept: object = None  # what the storage's `keep` made of `data` (staging under way), if any
 
     def describe(self, main_url: str) -> dict:
         """The answer's entry: what a client needs to pick one and to fetch it."""
@@ -43,8 +44,9 @@ class Variant:
 
 
 def files(made: list[Variant]) -> list[tuple[int, bytes, str]]:
-    """(box, bytes, content type) of each copy: what Storage.put_new stores beside a main file."""
-    return [(v.box, v.data, CONTENT_TYPE) for v in made]
+    """(box, bytes or what `keep` made of them, content type) of each copy: what
+    Storage.put_new stores beside a main file."""
+    return [(v.box, v.data if v.kept is None else v.kept, CONTENT_TYPE) for v in made]
 
 
 def boxes_for(size: tuple[int, int], boxes: tuple[int, ...]) -> tuple[int, ...]:
@@ -77,9 +79,10 @@ def sizes_for(size: tuple[int, int], boxes: tuple[int, ...]) -> list[tuple[int, 
     return sizes
 
 
-def start(im, boxes, quality, icc=None, transparency=None) -> "Making":
-    """The set, begun in a worker thread: the caller encodes the main file meanwhile."""
-    return Making(im, boxes, quality, icc, transparency, pool=_pool)
+def start(im, boxes, quality, icc=None, transparency=None, keep=None) -> "Making":
+    """The set, begun in a worker thread: the caller encodes the main file meanwhile. Each
+    copy is handed to `keep` (Storage.keeping) as soon as it is encoded."""
+    return Making(im, boxes, quality, icc, transparency, pool=_pool, keep=keep)
 
 
 class Making:
@@ -89,7 +92,8 @@ class Making:
     the second copy in its thread and collects the lot, largest first. Every copy after the
     first is made from the largest one's pixels."""
 
-    def __init__(self, im, boxes, quality, icc, transparency, pool):
+    def __init__(self, im, boxes, quality, icc, transparency, pool, keep=None):
+        self._keep = keep
         wanted = sorted(boxes_for(im.size, boxes), reverse=True)
         self._sizes = list(zip(wanted, sizes_for(im.size, wanted), strict=True))
         self._icc = icc
@@ -124,7 +128,8 @@ class Making:
     def _encode(self, box: int, im: Image.Image) -> Variant:
         out = io.BytesIO()  # the WebP encoder releases the GIL either way
         im.save(out, "WEBP", **self._options)
-        return Variant(box, im.width, im.height, out.getvalue())
+        data = out.getvalue()
+        return Variant(box, im.width, im.height, data, self._keep(data) if self._keep else None)
 
     def result(self) -> list[Variant]:
         if self._largest is None:

@@ -23,7 +23,7 @@ that no command walks it and the public server never serves it.
 import contextlib
 import tempfile
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import BinaryIO
@@ -63,8 +63,9 @@ class Space:
     total: int | None  # the volume's size; None: unknown
 
 
-# Variants are written side by side (each waits on its own fsync, or on the store's answer).
-_WRITERS = ThreadPoolExecutor(max_workers=4, thread_name_prefix="uploads-writers")
+# The files of a set are written side by side (each waits on its own fsync, or on the store's
+# answer); a few uploads at once each have a set in flight.
+_WRITERS = ThreadPoolExecutor(max_workers=8, thread_name_prefix="uploads-writers")
 
 
 class Storage(ABC):
@@ -138,6 +139,13 @@ class Storage(ABC):
             return self.put_set(key, data, content_type, extras)
 
         return self.fresh(new_key or (lambda: naming.new_key(ext)), put)
+
+    @contextlib.contextmanager
+    def keeping(self) -> Iterator[Callable[[bytes], object]]:
+        """`keep(data)` for each file of a set as soon as it is made (in any thread): what it
+        returns stands for the bytes in `put_new`/`put_set`. Here the bytes themselves; the
+        local volume starts writing them (local.py)."""
+        yield lambda data: data
 
     @staticmethod
     def fresh(new_key, put) -> str:

@@ -4,14 +4,18 @@ nothing is ever replaced (or by `rename` for a restore that replaces); the folde
 so that the name survives a power cut. A reader or a crash sees no file or the whole file.
 
 Staging and placing are apart so that a set of files (a main file and its variants) can be
-staged side by side, one wait for the disk, and placed in order (local.py, `put_set`).
+staged side by side, each as soon as it is encoded (`Staging`), and placed in order (local.py,
+`put_set`): the waits for the disk overlap the encoding and each other.
 """
 
 import contextlib
 import errno
 import os
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
 
 from ..errors import StorageFull, StorageUnavailable
+from . import _WRITERS
 from .tree import DIR_MODE, FILE_MODE, fsync_dir, unlink_quietly
 
 FULL_ERRNOS = {errno.ENOSPC, errno.EDQUOT}
@@ -75,3 +79,32 @@ def make_dirs(root: str, folder: str) -> None:
             continue
         os.chmod(current, DIR_MODE)  # the umask may have taken bits away
         fsync_dir(parent)
+
+
+class Staging:
+    """The files of one set, each staged by a writer thread as soon as `keep` is handed it,
+    while the caller goes on encoding; `close` removes every temp file (placed ones keep their
+    other name), and a file handed over after that, by a thread that outlived a failed upload,
+    is refused rather than left behind."""
+
+    def __init__(self, temp_file, check_room, writers: ThreadPoolExecutor = _WRITERS):
+        self.temp_file, self.check_room, self.writers = temp_file, check_room, writers
+        self.jobs: list[Future] = []
+        self.lock = threading.Lock()
+        self.open = True
+
+    def keep(self, data: bytes) -> Future:
+        self.check_room(len(data))
+        with self.lock:
+            if not self.open:
+                raise StorageUnavailable("a file handed over after its upload ended")
+            job = self.writers.submit(stage, self.temp_file, data)
+            self.jobs.append(job)
+        return job
+
+    def close(self) -> None:
+        with self.lock:
+            self.open = False
+        for job in self.jobs:
+            if job.exception() is None:  # waits for it
+                unlink_quietly(job.result())

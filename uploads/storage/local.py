@@ -12,12 +12,13 @@ import os
 import stat
 import tempfile
 import time
+from concurrent.futures import Future
 
 from .. import naming
 from ..errors import StorageFull, StorageUnavailable
 from ..settings import ConfigError
 from . import _WRITERS, ID_MAX, ID_NAME, Entry, Finding, Space, Storage
-from .atomic import os_errors, place, stage
+from .atomic import Staging, os_errors, place, stage
 from .files import STRAY, AttachmentFiles
 from .tree import (
     alive,
@@ -54,13 +55,29 @@ class LocalStorage(AttachmentFiles, Storage):
             finally:
                 unlink_quietly(staged)
 
+    @contextlib.contextmanager
+    def keeping(self):
+        """Each file of a set staged by a writer thread as soon as it is made (atomic.py,
+        `Staging`): the disk's wait for the main file overlaps the encoding of the copies.
+        Every temp file goes when the block ends, placed or not."""
+        staging = Staging(self._temp_file, self._check_room)
+        try:
+            yield staging.keep
+        finally:
+            staging.close()
+
     def put_set(self, key, data, content_type, extras):
-        """The whole set written and fsynced side by side (one wait for the disk, not one per
-        file, and not two in a row), then the extras linked into place, then the main file."""
+        """The whole set staged side by side (files already staged by `keeping` are Futures),
+        then the extras linked into place, then the main file, and the folder fsynced once:
+        the copies' names are linked before the main file's, and a journal commits them in
+        that order (ext4, XFS), so a main file that survives a power cut has its copies;
+        should one be lost anyway, nginx answers its URL with the main file."""
         files = [*extras, (key, data, content_type)]
         finals = [self.path_of(k) for k, _, _ in files]
-        self._check_room(sum(len(d) for _, d, _ in files))
-        jobs = [_WRITERS.submit(stage, self._temp_file, d) for _, d, _ in files]
+        mine = [d for _, d, _ in files if not isinstance(d, Future)]
+        self._check_room(sum(len(d) for d in mine))
+        jobs = [d if isinstance(d, Future) else _WRITERS.submit(stage, self._temp_file, d)
+                for _, d, _ in files]
         placed = []
         try:
             staged = [job.exception() or job.result() for job in jobs]
@@ -68,21 +85,18 @@ class LocalStorage(AttachmentFiles, Storage):
                 failed = next((e for e in staged if isinstance(e, BaseException)), None)
                 if failed:
                     raise failed
-                for tmp, final in zip(staged[:-1], finals[:-1], strict=True):
+                for tmp, final in zip(staged, finals, strict=True):
                     if not place(self.root, tmp, final, sync=False):
                         return False
                     placed.append(final)
-                if placed:
-                    fsync_dir(os.path.dirname(placed[0]))  # one folder: the stem's
-                if place(self.root, staged[-1], finals[-1]):
-                    placed.clear()  # the set is complete: keep it
-                    return True
-                return False
-        finally:  # also when interrupted: every staged file goes, with whatever was placed
+                fsync_dir(os.path.dirname(finals[-1]))  # one folder: the stem's
+                placed.clear()  # the set is complete: keep it
+                return True
+        finally:  # also when interrupted: what was placed goes, and what this call staged
             for path in placed:
                 unlink_quietly(path)
-            for job in jobs:
-                if job.exception() is None:
+            for job, (_, d, _) in zip(jobs, files, strict=True):
+                if d is not job and job.exception() is None:
                     unlink_quietly(job.result())
 
     def _check_room(self, size: int) -> None:
