@@ -227,18 +227,6 @@ def test_a_wrong_extension_is_replaced_by_the_kinds(attach, root):
     assert names == ["invoice.pdf", "song.mp3", "photo.jpg", "p.webp", "photo_128.webp"]
 
 
-def test_s3_mode_answers_501_saying_why(client, app, root):
-    class Remote:  # any storage but the local volume
-        remote = True
-
-    app.extensions["uploads.storage"] = Remote()
-    answer = client.post("/api/upload/attachment", data=b"x",
-                         content_type="multipart/form-data; boundary=x",
-                         headers={"Accept-Language": "en"})
-    body = assert_json_error(answer, 501, "not_implemented")
-    assert "local volume" in body["error"]
-
-
 def test_jwt_mode_asks_for_a_token_first(root):
     app = create_app({"ROOT": str(root), "ALLOW_EPHEMERAL": True, "MIN_FREE_BYTES": 0,
                       "ATTACHMENTS": True,
