@@ -35,6 +35,7 @@ from .errors import (
     human_bytes,
 )
 from .storage import Storage
+from .storage.atomic import os_errors
 from .storage.tree import unlink_quietly
 from .transport import client_gone
 
@@ -83,7 +84,8 @@ class Part:
         self.size += len(data)
         if self.size > self.limit:
             self.refuse()
-        return self.file.write(data)
+        with os_errors():  # a full volume or spool disk: 507, not a 500
+            return self.file.write(data)
 
     def check(self, final: bool = True) -> None:
         """Choose the limit from the first bytes (at the end, for a part shorter than 16)."""

@@ -28,6 +28,7 @@ from typing import BinaryIO
 from .. import naming
 from ..errors import StorageUnavailable
 from . import Finding
+from .atomic import os_errors
 from .files import STRAY
 from .tree import alive, unlink_quietly, writer_pid
 
@@ -80,7 +81,7 @@ class S3AttachmentFiles:
 
     def _send_parts(self, key: str, upload: str, path: str) -> list[dict]:
         parts = []
-        with open(path, "rb") as f:
+        with os_errors(), open(path, "rb") as f:
             while chunk := f.read(CHUNK):
                 md5 = base64.b64encode(hashlib.md5(chunk, usedforsecurity=False).digest())
                 number = len(parts) + 1
