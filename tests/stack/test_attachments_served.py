@@ -224,6 +224,9 @@ def test_a_large_file_is_streamed_not_held_in_memory(stack):
     ("a.zip.jpg", samples.REFUSED["zip"], 415, "unsupported_kind"),
     ("clip.mp4", samples.TRUNCATED["mp4"], 422, "file_truncated"),
     ("../../x.pdf", samples.TRUNCATED["pdf"], 422, "file_truncated"),
+    ("clip.mp4", samples.REFUSED["mp4 + zip polyglot"], 415, "unsupported_kind"),
+    ("notes.txt", samples.REFUSED["elf"], 415, "unsupported_kind"),
+    ("song.mp3", samples.REFUSED["gzip"], 415, "unsupported_kind"),
 ])
 def test_hostile_files_get_the_apps_json_through_the_edge(stack, name, data, status, code):
     before = stored(stack)
@@ -233,3 +236,15 @@ def test_hostile_files_get_the_apps_json_through_the_edge(stack, name, data, sta
         assert "JPEG" in parsed["error"] and "PDF" in parsed["error"]
     assert stored(stack) == before
     assert leftovers(stack, worker) == []
+
+
+def test_a_hostile_name_is_made_safe_and_served_under_it(stack):
+    """Traversal, an RTL override and a NUL in the client's name: the stored name is what is
+    left, served under its canonical spelling, never outside the upload's folder."""
+    answer = attach(stack, [("..\\../etc/\u202egnp.exe\x00.pdf", samples.pdf())])
+    assert answer.status_code == 201, answer.text
+    item = answer.json()["data"]["files"][0]
+    assert item["filename"] == "gnp.exe.pdf" and item["path"].rsplit("/", 2)[1][:4] == "att_"
+    got = requests.get(item["url"], timeout=10)
+    assert got.status_code == 200 and got.content == samples.pdf()
+    assert got.headers["Content-Disposition"].endswith("filename*=UTF-8''gnp.exe.pdf")
