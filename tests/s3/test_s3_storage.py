@@ -266,3 +266,42 @@ def test_anyone_may_read_attachments_by_their_encoded_name(weed, s3store):
         assert answer.read() == b"public"
     assert status(f"{weed.endpoint}/{weed.bucket}/?list-type=2&prefix=f/") == 403
     assert s3store.unservable(ATTACHMENT.replace(".pdf", ".jpg")) is None  # any safe name
+
+
+def test_a_completion_whose_answer_was_lost_is_ours_after_the_retry(s3store, tmp_path,
+                                                                      monkeypatch):
+    """boto retried the completion after its first attempt landed: the store says the key is
+    taken, by these very parts (their ETag), so the upload succeeded, and is not dropped."""
+    from uploads.storage.s3 import _Refused
+
+    real = s3store._call
+
+    def call(operation, **kwargs):  # every completion answered 412 after a retry
+        if operation != "complete_multipart_upload":
+            return real(operation, **kwargs)
+        try:
+            real(operation, **kwargs)
+        except _Refused as refused:
+            raise _Refused(refused.code, refused.message, refused.status, True) from None
+        raise _Refused("PreconditionFailed", "At least one of the pre-conditions", 412, True)
+
+    monkeypatch.setattr(s3store, "_call", call)
+    assert s3store.put_file(ATTACHMENT, spooled(tmp_path, b"mine"), "application/pdf")
+    monkeypatch.setattr(s3store, "_call", real)
+    assert s3store.read(ATTACHMENT) == b"mine"
+    other = ATTACHMENT.replace("k3x9qa0m2z", "0qz8d1mw4c")
+    s3store.put(other, b"theirs", "application/pdf")
+    monkeypatch.setattr(s3store, "_call", call)
+    monkeypatch.setattr(S3Storage, "stat", lambda self, key: None)
+    assert not s3store.put_file(other, spooled(tmp_path, b"mine"), "application/pdf"), \
+        "never claims another writer's object"
+    monkeypatch.setattr(s3store, "_call", real)
+    assert s3store.read(other) == b"theirs" and s3store.leftovers() == []
+
+
+def test_an_empty_file_and_a_refused_start(s3store, tmp_path, monkeypatch):
+    assert s3store.put_file(ATTACHMENT, spooled(tmp_path, b""), "text/plain")
+    assert s3store.read(ATTACHMENT) == b""
+    monkeypatch.setattr(s3store, "bucket", "no-such-bucket")
+    with pytest.raises(StorageUnavailable):
+        s3store.put_file(ATTACHMENT.replace(".pdf", ".txt"), spooled(tmp_path, b"x"))

@@ -63,15 +63,19 @@ class S3AttachmentFiles:
         self._check(key)
         if self.stat(key) is not None:
             return False
-        upload = self._call("create_multipart_upload", Key=key, CacheControl=IMMUTABLE,
-                            ContentType=content_type or "application/octet-stream")["UploadId"]
+        upload, digests = None, []
         try:
-            parts = self._send_parts(key, upload, path)
+            upload = self._call("create_multipart_upload", Key=key, CacheControl=IMMUTABLE,
+                                ContentType=content_type or "application/octet-stream")["UploadId"]
+            parts = self._send_parts(key, upload, path, digests)
             self._call("complete_multipart_upload", Key=key, UploadId=upload, IfNoneMatch="*",
                        MultipartUpload={"Parts": parts})
         except BaseException as exc:
-            self._abort(key, upload)
-            code = getattr(exc, "code", None)
+            code = getattr(exc, "code", None)  # s3.py's _Refused: the store's answer
+            if code is not None and exc.retried and self._holds_parts(key, digests):
+                return True  # our completion landed; its answer was lost, so boto retried
+            if upload is not None:
+                self._abort(key, upload)
             if code in TAKEN:
                 return False
             if code is not None:
@@ -79,16 +83,32 @@ class S3AttachmentFiles:
             raise
         return True
 
-    def _send_parts(self, key: str, upload: str, path: str) -> list[dict]:
+    def _send_parts(self, key: str, upload: str, path: str, digests: list) -> list[dict]:
+        """Every CHUNK of the file as one part (an empty file as one empty part); `digests`
+        gets each part's MD5."""
         parts = []
         with os_errors(), open(path, "rb") as f:
-            while chunk := f.read(CHUNK):
-                md5 = base64.b64encode(hashlib.md5(chunk, usedforsecurity=False).digest())
+            while (chunk := f.read(CHUNK)) or not parts:
+                digests.append(hashlib.md5(chunk, usedforsecurity=False).digest())
                 number = len(parts) + 1
                 answer = self._call("upload_part", Key=key, UploadId=upload, PartNumber=number,
-                                    Body=chunk, ContentMD5=md5.decode())
+                                    Body=chunk, ContentMD5=base64.b64encode(digests[-1]).decode())
                 parts.append({"PartNumber": number, "ETag": answer["ETag"]})
+                if not chunk:
+                    break
         return parts
+
+    def _holds_parts(self, key: str, digests: list) -> bool:
+        """Whether the key holds the object these parts make (a multipart upload's ETag is the
+        MD5 of its parts' MD5s, a dash, and their count)."""
+        if not digests:
+            return False
+        whole = hashlib.md5(b"".join(digests), usedforsecurity=False).hexdigest()
+        try:
+            etag = self._call("head_object", Key=key)["ETag"].strip('"')
+        except Exception:  # noqa: BLE001 - not ours to claim, then
+            return False
+        return etag == f"{whole}-{len(digests)}"
 
     def _abort(self, key: str, upload: str) -> None:
         with contextlib.suppress(Exception):  # else a leftover that a later start removes
