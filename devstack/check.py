@@ -215,6 +215,7 @@ def main() -> int:
         (container / "nginx-s3.conf").write_text(
             text.replace(" /tmp/", f" {work}/").replace(" /cache ", f" {work}/cache "))
         (container / "images-s3.conf").write_text(configs.NGINX_IMAGES["s3"].read_text())
+        (container / "files-s3.conf").write_text(configs.NGINX_FILES["s3"].read_text())
         check_nginx(container / "nginx-s3.conf", work, "nginx/nginx-s3.conf (container, S3)")
         local = work / "nginx.conf"
         local.write_text(configs.nginx_main(free_port(), work / "root", work))
@@ -222,7 +223,8 @@ def main() -> int:
         s3 = settings.load({"UPLOADS_STORAGE": "s3", "UPLOADS_S3_BUCKET": "uploads",
                             "UPLOADS_S3_ENDPOINT": f"http://127.0.0.1:{free_port()}"})
         local.write_text(configs.nginx_main(free_port(), work / "root", work, config=s3))
-        check_nginx(local, work, "the local stack's S3-mode config + nginx/images-s3.conf")
+        check_nginx(local, work,
+                    "the local stack's S3-mode config + nginx/images-s3.conf, files-s3.conf")
         for overrides in VARIANTS:
             check_traefik(work, overrides)
         for https in COMPOSE_VARIANTS:

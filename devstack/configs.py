@@ -5,8 +5,8 @@ with exactly five values swapped (the two addresses, dynamic folder, read timeou
 proxies); a swap that finds nothing fails loudly instead of silently running another config.
 nginx gets a small main config of its own that includes the shared `nginx/locations.conf`, like
 the container's, and the `/i/` location of the storage: `nginx/images-local.conf` (and the
-attachments' `/f/`, `nginx/files-local.conf`), or `nginx/images-s3.conf` with the store's
-upstream and the cache around it.
+attachments' `/f/`, `nginx/files-local.conf`), or `nginx/images-s3.conf` and
+`nginx/files-s3.conf` with the store's upstream and the cache around them.
 """
 
 import importlib.util
@@ -23,8 +23,9 @@ NGINX_MAPS = REPO / "nginx" / "maps.conf"
 NGINX_ERRORS = REPO / "nginx" / "errors.conf"
 NGINX_IMAGES = {"local": REPO / "nginx" / "images-local.conf",
                 "s3": REPO / "nginx" / "images-s3.conf"}
-# Attachments under /f/: from the volume only for now (in S3 mode the app refuses them: 501).
-NGINX_FILES = {"local": REPO / "nginx" / "files-local.conf"}
+# Attachments under /f/, from the storage of each mode.
+NGINX_FILES = {"local": REPO / "nginx" / "files-local.conf",
+               "s3": REPO / "nginx" / "files-s3.conf"}
 WEB_DIR = REPO / "web"
 
 

@@ -1,15 +1,16 @@
 """A local SeaweedFS (`weed mini`) for `UPLOADS_STORAGE=s3 make run` and the S3 tests.
 
-Its defaults are unsafe, so every one that matters is set: every port is bound to 127.0.0.1
-and picked free (gRPC ones included), telemetry is off, the WebDAV and Iceberg/Lance servers
-are off, its unix sockets live in its own folder, and S3 identities are configured (without
-them it accepts any request): the app's read-write key pair, made fresh at each start, and
-anonymous read on `<bucket>/i/*` only, which is how nginx fetches images without a
-credential. The filer's HTTP port reads and writes everything unauthenticated: it is never
-given to Traefik or nginx, and JWT keys (WEED_JWT_*) are set so that even a local process
-cannot read or write through it without one. The master's HTTP API and the gRPC ports stay
-unauthenticated (SeaweedFS closes them only with mTLS certificates and a white list): here
-loopback is their only fence, which keeps other hosts out but not other local processes.
+Its defaults are unsafe, so every one that matters is set: every port is bound to 127.0.0.1 and
+picked free (gRPC ones included), telemetry is off, the WebDAV and Iceberg/Lance servers are
+off, its unix sockets live in its own folder, and S3 identities are configured (without them it
+accepts any request): the app's read-write key pair, made fresh at each start, and anonymous
+read on `<bucket>/i/*` and `<bucket>/f/*` only, which is how nginx fetches images and
+attachments without a credential. The filer's HTTP port reads and writes everything
+unauthenticated: it is never given to Traefik or nginx, and JWT keys (WEED_JWT_*) are set so
+that even a local process cannot read or write through it without one. The master's HTTP API
+and the gRPC ports stay unauthenticated (SeaweedFS closes them only with mTLS certificates and
+a white list): here loopback is their only fence, which keeps other hosts out but not other
+local processes.
 """
 
 import contextlib
@@ -52,10 +53,11 @@ def weed_port(taken: set) -> int:
 
 def identities(bucket: str, access_key: str, secret_key: str, extra=()) -> dict:
     """The S3 identity config (`-s3.config`): the app may read, write and list the bucket;
-    anyone may read objects under `i/` (and nothing else, not even a listing). `extra`: more
+    anyone may read objects under `i/` and `f/` (and nothing else, not even a listing).
+    `extra`: more
     identities (the tests' read-only one)."""
     return {"identities": [*extra,
-        {"name": "anonymous", "actions": [f"Read:{bucket}/i/*"]},
+        {"name": "anonymous", "actions": [f"Read:{bucket}/i/*", f"Read:{bucket}/f/*"]},
         {"name": "uploads-app", "credentials": [{"accessKey": access_key,
                                                   "secretKey": secret_key}],
          "actions": [f"Read:{bucket}", f"Write:{bucket}", f"List:{bucket}"]},

@@ -44,7 +44,7 @@ umask 077
 config=${SEAWEEDFS_CONFIG_DIR:-/tmp}/s3.json
 cat >"$config" <<JSON
 {"identities": [
-  {"name": "anonymous", "actions": ["Read:$bucket/i/*"]},
+  {"name": "anonymous", "actions": ["Read:$bucket/i/*", "Read:$bucket/f/*"]},
   {"name": "uploads-app",
    "credentials": [{"accessKey": "$key_id", "secretKey": "$secret_key"}],
    "actions": ["Read:$bucket", "Write:$bucket", "List:$bucket"]}

@@ -1,6 +1,7 @@
 """POST /api/upload/attachment in process: each kind, many files, limits, refusals and the
 hostile matrix; after any refusal nothing is stored and nothing is left in `.tmp/`."""
 
+import errno
 import io
 import zipfile
 
@@ -227,18 +228,6 @@ def test_a_wrong_extension_is_replaced_by_the_kinds(attach, root):
     assert names == ["invoice.pdf", "song.mp3", "photo.jpg", "p.webp", "photo_128.webp"]
 
 
-def test_s3_mode_answers_501_saying_why(client, app, root):
-    class Remote:  # any storage but the local volume
-        remote = True
-
-    app.extensions["uploads.storage"] = Remote()
-    answer = client.post("/api/upload/attachment", data=b"x",
-                         content_type="multipart/form-data; boundary=x",
-                         headers={"Accept-Language": "en"})
-    body = assert_json_error(answer, 501, "not_implemented")
-    assert "local volume" in body["error"]
-
-
 def test_jwt_mode_asks_for_a_token_first(root):
     app = create_app({"ROOT": str(root), "ALLOW_EPHEMERAL": True, "MIN_FREE_BYTES": 0,
                       "ATTACHMENTS": True,
@@ -273,3 +262,17 @@ def test_attachments_are_off_unless_the_operator_turns_them_on(root):
                                     content_type="multipart/form-data")
     assert answer.status_code == 404 and answer.json["code"] == "not_found"
 
+
+
+def test_a_full_disk_while_receiving_is_507_and_leaves_nothing(attach, app, root, monkeypatch):
+    """The volume's .tmp/ (or S3 mode's spool) filling up as a part arrives is the storage's
+    507, not a 500, and nothing is stored."""
+    class Full(io.BytesIO):
+        def write(self, data):
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    store = app.extensions["uploads.storage"]
+    monkeypatch.setattr(store, "staging", lambda kind="att-": (Full(), str(root / "none")))
+    answer = attach([("a.pdf", samples.pdf())])
+    assert_json_error(answer, 507, "storage_full")
+    assert stored_files(root) == []

@@ -3,11 +3,13 @@ named `file` in one multipart request, each kind decided by its content (kinds.p
 
 Bodies of up to ATTACHMENT_MAX_BYTES (100 MiB) never sit whole in memory: every file part is
 written, as werkzeug's parser hands it over, into a temp file in the volume's own `.tmp/`
-(`Part`), counted as it goes; once its first bytes show an image, the image limit applies,
-and a part is refused (413) as soon as it passes its kind's limit. The whole upload is checked
-before anything is stored, and stored all or nothing: the files are linked into place
-(never replacing, storage/local.py `put_file`), images re-encoded first like avatars (variants
-included). Temp files go in every case, placed or not. S3 mode: 501 for now.
+(`Part`; in S3 mode a spool file on local disk, storage/s3files.py), counted as it goes; once
+its first bytes show an image, the image limit applies, and a part is refused (413) as soon as
+it passes its kind's limit. The whole upload is checked before anything is stored, and stored
+all or nothing: the files are linked into place (never replacing, storage/files.py
+`put_file`), or in S3 mode sent to the store in parts and completed only if the key is free
+(storage/s3files.py), images re-encoded first like avatars (variants included). Temp files go
+in every case, placed or not.
 """
 
 import contextlib
@@ -26,14 +28,14 @@ from .errors import (
     EmptyFile,
     NoAttachment,
     NotFound,
-    NotImplementedHere,
     NotMultipart,
     StorageUnavailable,
     TooManyAttachments,
     UnexpectedField,
     human_bytes,
 )
-from .storage.local import LocalStorage
+from .storage import Storage
+from .storage.atomic import os_errors
 from .storage.tree import unlink_quietly
 from .transport import client_gone
 
@@ -61,10 +63,11 @@ def too_large(detail: str, config) -> AttachmentTooLarge:
 
 
 class Part:
-    """One file part as it arrives: written to a temp file in the volume's `.tmp/`, counted;
+    """One file part as it arrives: written to a temp file in the volume's `.tmp/` (or the
+    spool of S3 mode), counted;
     its limit is the image one once its first bytes show an image, else the other kinds'."""
 
-    def __init__(self, store: LocalStorage, filename: str | None, config):
+    def __init__(self, store: Storage, filename: str | None, config):
         self.file, self.path = store.staging()
         self.filename = filename
         self.config = config
@@ -81,7 +84,8 @@ class Part:
         self.size += len(data)
         if self.size > self.limit:
             self.refuse()
-        return self.file.write(data)
+        with os_errors():  # a full volume or spool disk: 507, not a 500
+            return self.file.write(data)
 
     def check(self, final: bool = True) -> None:
         """Choose the limit from the first bytes (at the end, for a part shorter than 16)."""
@@ -109,7 +113,7 @@ class Part:
 class Receiving:
     """The parts of one request, counted as they start; `discard` removes every temp file."""
 
-    def __init__(self, store: LocalStorage, config):
+    def __init__(self, store: Storage, config):
         self.store, self.config = store, config
         self.parts: list[Part] = []
 
@@ -134,8 +138,6 @@ def upload_attachments():
         raise NotFound("attachments are off (UPLOADS_ATTACHMENTS)")
     subject = authenticate(config, request.headers.get("Authorization"))
     store = current_app.extensions["uploads.storage"]
-    if not isinstance(store, LocalStorage):
-        raise NotImplementedHere("attachments in S3 mode")
     if request.mimetype != "multipart/form-data":
         raise NotMultipart(f"content type {request.mimetype!r}", field=FIELD)
     request.max_content_length = request_limit(config)
@@ -195,13 +197,14 @@ def _prepare(part: Part, kind: kinds.Kind, config, subject):
     return part, kind, name, result
 
 
-def _store_all(store: LocalStorage, prepared) -> list[str]:
+def _store_all(store: Storage, prepared) -> list[str]:
     """Every file placed, or none: a failure removes those placed before it."""
     stored: list[str] = []
     try:
-        for part, _kind, name, result in prepared:
+        for part, kind, name, result in prepared:
             if result is None:
-                stored.append(store.put_new_file(name, part.path, part.size))
+                stored.append(store.put_new_file(name, part.path, part.size,
+                                                 content_type=kind.content_type))
             else:
                 stored.append(_put_image(store, name, result))
     except BaseException:
@@ -214,7 +217,7 @@ def _store_all(store: LocalStorage, prepared) -> list[str]:
     return stored
 
 
-def _put_image(store: LocalStorage, name: str, result) -> str:
+def _put_image(store: Storage, name: str, result) -> str:
     return store.put_new(result.ext, result.data, result.content_type,
                          variants.files(result.variants),
                          new_key=lambda: naming.new_attachment_key(name))

@@ -27,7 +27,6 @@ always reads `{"success": false, "error": <message for people>, "code": <stable 
     ├── InvalidFile                   422 invalid_file
     │   └── FileTruncated             422 file_truncated
     ├── RateLimited                   429 rate_limited
-    ├── NotImplementedHere            501 not_implemented (attachments in S3 mode, for now)
     ├── Busy                          503 busy (Retry-After: no decode slot in time)
     ├── StorageUnavailable            503 storage_unavailable
     └── StorageFull                   507 storage_full
@@ -139,10 +138,6 @@ class FileTruncated(InvalidFile):
     code = "file_truncated"
 
 
-class NotImplementedHere(UploadsError):
-    status, code = 501, "not_implemented"
-
-
 class RateLimited(UploadsError):
     status, code = 429, "rate_limited"
 
@@ -182,7 +177,7 @@ def respond(error: UploadsError, status: int | None = None):
     """The JSON answer to a refusal, logged with its code and status: every error answer the
     app gives has its line (the detail may hold client text; the JSON log escapes it)."""
     status = status or error.status
-    expected = status < 500 or isinstance(error, ClientGone | Busy | NotImplementedHere)
+    expected = status < 500 or isinstance(error, ClientGone | Busy)
     log.log(logging.INFO if expected else logging.WARNING, "refused", extra={
         "code": error.code, "status": status, "detail": error.detail or None,
         "ip": request.remote_addr})

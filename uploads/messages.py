@@ -86,12 +86,6 @@ MESSAGES: dict[str, dict[str, str]] = {
         "fr": "Fichier incomplet : il a été tronqué ({kind})",
         "en": "The file is incomplete: it was truncated ({kind})",
     },
-    "not_implemented": {
-        "fr": "Les pièces jointes demandent pour l'instant le stockage sur volume local "
-              "(UPLOADS_STORAGE=local) ; ce service stocke ses fichiers sur S3",
-        "en": "Attachments need the local volume storage for now (UPLOADS_STORAGE=local); "
-              "this service stores its files in S3",
-    },
     "unauthorized": {
         "fr": "Authentification requise : jeton Bearer absent, expiré ou invalide",
         "en": "Authentication required: Bearer token missing, expired or invalid",

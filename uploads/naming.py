@@ -23,8 +23,8 @@ ALPHABET = string.ascii_lowercase + string.digits
 EXTENSIONS = ("jpg", "png", "webp")
 PUBLIC_TOP = "i"  # the images' top folder: every avatar key, URL path and served file is under it
 FILES_TOP = "f"  # the attachments' top folder (served at /f/)
-# Every public tree, in key order: what the operator commands walk, back up and check. A backend
-# may hold fewer (`Storage.tops`: a bucket holds no attachments yet).
+# Every public tree, in key order: what the operator commands walk, back up and check (both
+# backends hold both: `Storage.tops`).
 PUBLIC_TOPS = (FILES_TOP, PUBLIC_TOP)
 ATTACHMENT_ID_RE = re.compile(r"att_(\d{13})_([a-z0-9]{10})")
 ATTACHMENT_PATH_RE = re.compile(FILES_TOP + r"/p/(\d{4})/(0[1-9]|1[0-2])/"
@@ -125,7 +125,8 @@ def unservable(key: str, s3: bool = False) -> str | None:
     """Why nginx's `/i/` location would not serve a key, or None: no part may start with a
     dot, only lower-case .jpg/.png/.webp names have a location (and a Content-Type), and in S3
     mode only names of letters, digits and `_ . / -` are passed to the store (so no encoded or
-    decoded oddity, a space, `+`, `%`, an accent, reaches its parser)."""
+    decoded oddity, a space, `+`, `%`, an accent, reaches its parser); an attachment's name is
+    passed in its one canonical encoding (nginx/files-s3.conf), so any safe name is served."""
     if any(part.startswith(".") for part in key.split("/")):
         return "the static server does not serve hidden (dot) names"
     ext = key.rpartition(".")[2]
@@ -133,7 +134,7 @@ def unservable(key: str, s3: bool = False) -> str | None:
         return f"the static server serves only lower-case .{ext.lower()} names"
     if ext not in EXTENSIONS:
         return "the static server serves only .jpg, .png and .webp names"
-    if s3 and not S3_SERVABLE.fullmatch(key):
+    if s3 and not is_attachment_key(key) and not S3_SERVABLE.fullmatch(key):
         return ("in S3 mode the static server serves only names made of letters, digits and "
                 "_ . / - (the app's own names always are)")
     return None

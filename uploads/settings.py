@@ -85,7 +85,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("ATTACHMENTS", "false",
             "Accept attachments at POST /api/upload/attachment (README, \"The attachment "
             "contract\"); off, that route is a 404. Off by default until attachments can be "
-            "deleted and stored in S3: a new way to fill the volume is the operator's choice.",
+            "deleted: a new way to fill the storage is the operator's choice.",
             boolean),
     Setting("ATTACHMENT_MAX_FILES", "10",
             "Files one attachment upload may carry (parts named `file`); more: 400.",

@@ -92,8 +92,8 @@ def test_the_example_env_file_names_the_scale_out_settings():
 
 def test_nginx_s3_config_is_the_volume_config_plus_the_store():
     """nginx-s3.conf repeats nginx.conf line for line, adding only the store's part and the
-    images include: a change to one that the other misses would serve two ways. The
-    attachments' include is the volume's only (S3 mode refuses attachments for now)."""
+    images and attachments includes: a change to one that the other misses would serve two
+    ways."""
     def lines(name):
         text = (REPO / "nginx" / name).read_text()
         return [line.strip() for line in text.splitlines()
@@ -104,8 +104,8 @@ def test_nginx_s3_config_is_the_volume_config_plus_the_store():
     end = next(i for i, line in enumerate(s3) if line.startswith("proxy_headers_hash_max_size"))
     store = s3[start:end + 1]
     rest = s3[:start] + s3[end + 1:]
-    assert rest == [line.replace("images-local", "images-s3") for line in local
-                    if line != "include files-local.conf;"]
+    assert rest == [line.replace("images-local", "images-s3").replace("files-local", "files-s3")
+                    for line in local]
     cache = next(line for line in store if line.startswith("proxy_cache_valid 200 "))
     default = next(s.default for s in APP_SETTINGS if s.name == "S3_CACHE_SECONDS")
     assert cache == f"proxy_cache_valid 200 {default}s;"
@@ -131,7 +131,8 @@ def test_the_start_script_writes_identities_and_turns_off_every_unsafe_default(t
     assert done.returncode == 0, done.stderr
     head, config = done.stdout.split("{", 1)
     identities = json.loads("{" + config)["identities"]
-    assert identities[0] == {"name": "anonymous", "actions": ["Read:uploads/i/*"]}
+    assert identities[0] == {"name": "anonymous",
+                             "actions": ["Read:uploads/i/*", "Read:uploads/f/*"]}
     assert identities[1]["credentials"] == [{"accessKey": "AKID1",
                                              "secretKey": "s/k+=" + "k" * 16}]
     for flag in ("-master.telemetry=false", "-webdav=false", "-admin.ui=false",

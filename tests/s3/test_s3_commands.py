@@ -1,7 +1,8 @@
 """The operator commands on a bucket (a real SeaweedFS): migrate a volume into it (same keys,
 checked by SHA-256, resumable, a file whose name and content disagree re-encoded), verify, du,
 gc (within its share), backup and restore across the two backends (one archive format), the
-refusal of an empty bucket, and smoke (new and existing files) through the S3-mode stack."""
+refusal of an empty bucket, attachments (f/) in each of them as in a volume, and smoke (new
+and existing files) through the S3-mode stack."""
 
 import io
 import json
@@ -115,41 +116,81 @@ def test_a_backup_of_either_backend_restores_into_the_other(s3cli, s3store, volu
 
 
 ATTACHMENTS = {"f/p/2025/10/att_1760877849690_k3x9qa0m2z/Résumé été.pdf": samples.pdf(),
-               "f/p/2025/11/att_1762000000000_0qz8d1mw4c/photo.jpg": make_image("JPEG")}
+               "f/p/2025/11/att_1762000000000_0qz8d1mw4c/photo.jpg":
+                   make_image("JPEG", size=(300, 200)),
+               "f/p/2025/11/att_1762000000001_1qz8d1mw4c/a+b notes.txt": samples.text()}
 
 
-def attachments_line(what, count):
-    return (f"REFUSED: {what} holds {count} attachment file(s) under f/, which an S3 store "
-            "cannot take yet (attachments are not supported in S3 mode: their route answers "
-            "501); copying only the images would leave them behind. Keep the volume that "
-            "holds them; nothing")
-
-
-@pytest.mark.parametrize("dry_run", [(), ("--dry-run",)])
-def test_migrate_refuses_a_volume_holding_attachments(s3cli, s3store, volume, dry_run):
+def test_attachments_go_from_a_volume_to_the_bucket_and_back(s3cli, s3store, volume, tmp_path):
+    """migrate copies f/ with i/ (the same keys, any safe name), verify and du see them in
+    the bucket, a second migrate copies nothing, and a backup of the bucket restores into a
+    fresh volume byte for byte."""
     for key, data in ATTACHMENTS.items():
         assert volume.put(key, data, "")
-    result = s3cli("migrate", "--from", volume.root, *dry_run)
-    assert result.exit_code == 1
-    assert result.stdout.splitlines() == [attachments_line(volume.root, 2) + " copied"]
-    assert list(s3store.walk()) == [], "not one image copied without the attachments"
-    result, doc = run_json(s3cli, "migrate", "--from", volume.root, *dry_run)
-    assert result.exit_code == 1 and doc["attachments"] == 2 and not doc["ok"]
+    result, doc = run_json(s3cli, "migrate", "--from", volume.root)
+    assert result.exit_code == 0, result.output
+    assert {e.key: s3store.read(e.key) for e in s3store.walk("f")} == ATTACHMENTS
+    assert [e.key for e in s3store.walk("i")] == KEYS
+    result, doc = run_json(s3cli, "migrate", "--from", volume.root)
+    assert result.exit_code == 0 and doc["imported"] == [], result.output
+    assert len(doc["present"]) == len(KEYS) + len(ATTACHMENTS)
+    result, doc = run_json(s3cli, "verify")
+    assert result.exit_code == 0, result.output
+    result, doc = run_json(s3cli, "du")
+    assert (doc["attachments"]["files"], doc["images"]["files"]) == (3, 4)
+    archive = tmp_path / "bucket.tar"
+    assert s3cli("backup", "-o", archive).exit_code == 0
+    fresh = tmp_path / "fresh"
+    fresh_cli = cli_runner(create_app({"ROOT": str(fresh), "ALLOW_EPHEMERAL": True,
+                                       "MIN_FREE_BYTES": 0}, serving=False))
+    result = fresh_cli("restore", "-i", archive)
+    assert result.exit_code == 0, result.output
+    restored = LocalStorage(str(fresh))
+    assert {e.key: restored.read(e.key) for e in restored.walk()} == {
+        **ATTACHMENTS, **{k: volume.read(k) for k in KEYS}}
 
 
-def test_restore_into_the_bucket_refuses_an_archive_holding_attachments(
-        s3cli, s3store, volume, tmp_path):
+def test_a_volume_backup_with_attachments_restores_into_the_bucket(s3cli, s3store, volume,
+                                                                   tmp_path):
     for key, data in ATTACHMENTS.items():
         assert volume.put(key, data, "")
     local_cli = cli_runner(create_app({"ROOT": volume.root, "ALLOW_EPHEMERAL": True,
                                        "MIN_FREE_BYTES": 0}, serving=False))
     archive = tmp_path / "volume.tar"
     assert local_cli("backup", "-o", archive).exit_code == 0
-    for check in ((), ("--check",)):
-        result = s3cli("restore", "-i", archive, *check)
-        assert result.exit_code == 1
-        assert result.stdout.splitlines() == [attachments_line("the archive", 2) + " written"]
-    assert list(s3store.walk()) == []
+    result = s3cli("restore", "-i", archive)
+    assert result.exit_code == 0, result.output
+    assert {e.key: s3store.read(e.key) for e in s3store.walk("f")} == ATTACHMENTS
+
+
+def test_verify_judges_attachments_in_the_bucket(s3cli, s3store):
+    for key, data in ATTACHMENTS.items():
+        s3store.put(key, data, "")
+    assert s3cli("verify").exit_code == 0
+    bad = "f/p/2025/12/att_1764000000000_2qz8d1mw4c/song.mp3"
+    s3store.put(bad, samples.pdf(), "audio/mpeg")
+    s3store.client.put_object(Bucket=s3store.bucket, Key="f/p/2025/12/stray.pdf", Body=b"x")
+    result = s3cli("verify")
+    assert result.exit_code == 1
+    assert "song.mp3" in result.output and "but the name ends in .mp3" in result.output
+    assert "f/p/2025/12/stray.pdf" in result.output
+    s3store.client.delete_object(Bucket=s3store.bucket, Key="f/p/2025/12/stray.pdf")
+
+
+def test_gc_and_variants_treat_an_attachment_folder_as_one(s3cli, s3store):
+    for key, data in ATTACHMENTS.items():
+        s3store.put(key, data, "")
+    photo = "f/p/2025/11/att_1762000000000_0qz8d1mw4c/photo.jpg"
+    result = s3cli("variants", "--backfill")
+    assert result.exit_code == 0, result.output
+    copies = [e.key for e in s3store.walk("f/p/2025/11/att_1762000000000_0qz8d1mw4c")]
+    assert photo in copies and len(copies) > 1, "the image attachment got its variants"
+    keep = "/f/p/2025/10/att_1760877849690_k3x9qa0m2z/R%C3%A9sum%C3%A9%20%C3%A9t%C3%A9.pdf"
+    result, doc = run_json(s3cli, "gc", "--referenced", "-", "--older-than", "0", "--apply",
+                           "--force", input=keep + "\n")
+    assert result.exit_code == 0, result.output
+    assert [e.key for e in s3store.walk("f")] == [next(iter(ATTACHMENTS))], \
+        "the photo's folder went whole, variants included"
 
 
 def test_smoke_through_the_s3_stack(stack_s3):

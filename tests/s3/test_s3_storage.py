@@ -1,10 +1,14 @@
 """The S3 backend against a real SeaweedFS: the same behaviour the local volume has where it
 applies (never-replace, keys confined to `i/`, walk, delete), what only a bucket has (stored
-Content-Type and Cache-Control, anonymous read limited to `i/`), the start-up check's one line,
-and writers in separate processes racing for names."""
+Content-Type and Cache-Control, anonymous read limited to `i/` and `f/`), the start-up check's
+one line, writers in separate processes racing for names, and attachments sent in parts,
+never replacing, with what an interrupted upload leaves counted as a leftover."""
 
 import multiprocessing
+import os
+import tempfile
 import urllib.error
+import urllib.parse
 import urllib.request
 
 import pytest
@@ -190,3 +194,114 @@ def test_a_failing_store_says_when_to_retry():
 def test_names_nginx_would_not_pass_to_the_store_are_unservable(s3store, name):
     assert "letters, digits" in s3store.unservable(f"i/p/2025/10/{name}")
     assert s3store.unservable("i/p/2025/10/Legacy-Name_2.v1.jpg") is None
+
+
+ATTACHMENT = "f/p/2026/12/att_1796000000000_k3x9qa0m2z/Résumé été+1.pdf"
+
+
+def spooled(tmp_path, data: bytes) -> str:
+    path = tmp_path / "spool"
+    path.write_bytes(data)
+    return str(path)
+
+
+def test_an_attachment_goes_in_parts_and_never_replaces(s3store, tmp_path, monkeypatch):
+    monkeypatch.setattr("uploads.storage.s3files.CHUNK", 5 * 1024 * 1024)  # S3's least part
+    data = os.urandom(11 * 1024 * 1024)
+    assert s3store.put_file(ATTACHMENT, spooled(tmp_path, data), "application/pdf")
+    head = s3store.client.head_object(Bucket=s3store.bucket, Key=ATTACHMENT)
+    assert head["ETag"].endswith('-3"'), "three parts"
+    assert (head["ContentType"], head["CacheControl"]) == ("application/pdf", IMMUTABLE)
+    assert s3store.read(ATTACHMENT) == data
+    assert not s3store.put_file(ATTACHMENT, spooled(tmp_path, b"other"), "application/pdf")
+    assert s3store.read(ATTACHMENT) == data
+    assert s3store.leftovers() == [], "the refused upload's parts are dropped"
+    assert [e.key for e in s3store.walk()] == [ATTACHMENT]
+
+
+def test_the_completion_itself_never_replaces(s3store, tmp_path, monkeypatch):
+    """A writer that found the key free, then lost it to another before completing: the
+    store's If-None-Match on the completion refuses it, and its parts are dropped."""
+    real_stat = S3Storage.stat
+    monkeypatch.setattr(S3Storage, "stat", lambda self, key: None)
+    s3store.put(ATTACHMENT, b"first", "application/pdf")
+    assert not s3store.put_file(ATTACHMENT, spooled(tmp_path, b"second"), "application/pdf")
+    monkeypatch.setattr(S3Storage, "stat", real_stat)
+    assert s3store.read(ATTACHMENT) == b"first" and s3store.leftovers() == []
+
+
+def test_a_fresh_attachment_key_is_drawn_on_a_clash(s3store, tmp_path, monkeypatch):
+    other = ATTACHMENT.replace("k3x9qa0m2z", "0qz8d1mw4c")
+    keys = iter([ATTACHMENT, other])
+    monkeypatch.setattr("uploads.naming.new_attachment_key", lambda name: next(keys))
+    s3store.put(ATTACHMENT, b"first", "application/pdf")
+    assert s3store.put_new_file("x.pdf", spooled(tmp_path, b"new"), 3) == other
+    assert s3store.read(other) == b"new"
+
+
+def test_stale_multipart_uploads_and_dead_spools_are_leftovers(s3store, monkeypatch):
+    s3store.client.create_multipart_upload(Bucket=s3store.bucket, Key=ATTACHMENT)
+    assert s3store.leftovers() == [], "an upload in progress is no leftover"
+    monkeypatch.setattr("uploads.storage.s3files.STALE_SECONDS", -60)
+    dead = os.path.join(tempfile.gettempdir(), "uploads-spool-999999999-att-x")
+    open(dead, "wb").close()
+    assert s3store.leftovers() == ["spool/uploads-spool-999999999-att-x",
+                                   f"multipart/{ATTACHMENT}"]
+    assert s3store.remove_leftovers() == 2
+    assert s3store.leftovers() == [] and not os.path.exists(dead)
+
+
+def test_stray_objects_under_f_are_reported_not_walked(s3store):
+    s3store.put(ATTACHMENT, b"x", "application/pdf")
+    s3store.client.put_object(Bucket=s3store.bucket, Key="f/p/2026/12/.DS_Store", Body=b"s")
+    assert [e.key for e in s3store.walk()] == [ATTACHMENT]
+    assert [(f.key, f.error) for f in s3store.audit()] == [("f/p/2026/12/.DS_Store", True)]
+    s3store.client.delete_object(Bucket=s3store.bucket, Key="f/p/2026/12/.DS_Store")
+
+
+def test_anyone_may_read_attachments_by_their_encoded_name(weed, s3store):
+    s3store.put(ATTACHMENT, b"public", "application/pdf")
+    url = f"{weed.endpoint}/{weed.bucket}/" + urllib.parse.quote(ATTACHMENT, safe="/")
+    with urllib.request.urlopen(url, timeout=5) as answer:
+        assert answer.read() == b"public"
+    assert status(f"{weed.endpoint}/{weed.bucket}/?list-type=2&prefix=f/") == 403
+    assert s3store.unservable(ATTACHMENT.replace(".pdf", ".jpg")) is None  # any safe name
+
+
+def test_a_completion_whose_answer_was_lost_is_ours_after_the_retry(s3store, tmp_path,
+                                                                      monkeypatch):
+    """boto retried the completion after its first attempt landed: the store says the key is
+    taken, by these very parts (their ETag), so the upload succeeded, and is not dropped."""
+    from uploads.storage.s3 import _Refused
+
+    real = s3store._call
+
+    def call(operation, **kwargs):  # every completion answered 412 after a retry
+        if operation != "complete_multipart_upload":
+            return real(operation, **kwargs)
+        try:
+            real(operation, **kwargs)
+        except _Refused as refused:
+            raise _Refused(refused.code, refused.message, refused.status, True) from None
+        raise _Refused("PreconditionFailed", "At least one of the pre-conditions", 412, True)
+
+    monkeypatch.setattr(s3store, "_call", call)
+    assert s3store.put_file(ATTACHMENT, spooled(tmp_path, b"mine"), "application/pdf")
+    monkeypatch.setattr(s3store, "_call", real)
+    assert s3store.read(ATTACHMENT) == b"mine"
+    other = ATTACHMENT.replace("k3x9qa0m2z", "0qz8d1mw4c")
+    s3store.put(other, b"theirs", "application/pdf")
+    monkeypatch.setattr(s3store, "_call", call)
+    monkeypatch.setattr(S3Storage, "stat", lambda self, key: None)
+    assert not s3store.put_file(other, spooled(tmp_path, b"mine"), "application/pdf"), \
+        "never claims another writer's object"
+    monkeypatch.setattr(s3store, "_call", real)
+    assert s3store.read(other) == b"theirs" and s3store.leftovers() == []
+
+
+def test_an_empty_file_and_a_refused_start(s3store, tmp_path, monkeypatch):
+    assert s3store.put_file(ATTACHMENT, spooled(tmp_path, b""), "text/plain")
+    assert s3store.read(ATTACHMENT) == b""
+    monkeypatch.setattr(s3store, "bucket", "no-such-bucket")
+    with pytest.raises(StorageUnavailable):
+        s3store.put_file(ATTACHMENT.replace(".pdf", ".txt"), spooled(tmp_path, b"x"))

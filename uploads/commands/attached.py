@@ -4,8 +4,7 @@ An attachment is one folder, `f/p/YYYY/MM/att_<id>/`, holding its one file under
 name and, when that file is an image, its variants beside it (naming.py). The folder is the
 unit: `gc` keeps or removes it whole, `verify` reports anything else found in it. Its content
 is judged as the upload route judged it: an image decodes within the limits, any other file is
-the kind (kinds.py) its extension names. A bucket holds no attachments yet (the route answers
-501 in S3 mode): `refuse_remote` stops a copy into one before anything is written.
+the kind (kinds.py) its extension names. A volume and a bucket hold them alike.
 """
 
 import io
@@ -92,17 +91,6 @@ def folder_problems(keys) -> list[tuple[str, str, bool]]:
                 found.append((key, "stray file in an attachment folder: not a variant of "
                                    f"{mains[0].rpartition('/')[2]}", True))
     return found
-
-
-def refuse_remote(store, keys, what: str) -> str | None:
-    """One line saying why the attachments among `keys` cannot go into `store`, or None when
-    it holds them (the local volume) or there are none."""
-    count = sum(1 for key in keys if is_attachment(key))
-    if not count or naming.FILES_TOP in store.tops:
-        return None
-    return (f"{what} holds {count} attachment file(s) under f/, which an S3 store cannot take "
-            "yet (attachments are not supported in S3 mode: their route answers 501); copying "
-            "only the images would leave them behind. Keep the volume that holds them")
 
 
 def source_problem(path: str, st, key: str, store, limits, misfits) -> tuple[str | None, bytes]:

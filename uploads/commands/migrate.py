@@ -12,11 +12,9 @@ through its interface, and every object written is read back and compared by SHA
 stops halfway is resumed by running it again: what is already there (the same bytes, or the
 re-encoded copy of the same source) is skipped.
 
-A source that is a storage root may hold attachments too (`f/`): into a volume they are copied
-the same way, byte for byte, each checked as `verify` checks it (the layout, the kind its name
-says); into a bucket, which cannot hold attachments yet, the whole run is refused before
-anything is copied, in one line naming how many there are, as leaving them behind unsaid is how
-files get lost.
+A source that is a storage root may hold attachments too (`f/`): they are copied the same way,
+byte for byte, each checked as `verify` checks it (the layout, the kind its name says), into a
+volume or a bucket alike.
 """
 
 import hashlib
@@ -33,7 +31,7 @@ from ..errors import StorageUnavailable, UploadsError
 from ..images import FORMATS, sniff
 from ..naming import FILES_TOP, PUBLIC_TOP
 from ..storage.tree import scan
-from .attached import folder_problems, refuse_remote, source_problem
+from .attached import folder_problems, source_problem
 from .common import (
     content_type,
     decode_problem,
@@ -85,16 +83,11 @@ def migrate(source, dry_run, as_json, show_progress):
     (a rerun of a complete migration), 1 on any reject or conflict, 2 when SOURCE has
     neither p/ nor i/ or f/.
 
-    Attachments (f/) are copied byte for byte into a volume, each checked as verify checks
-    it. A bucket cannot hold them yet: with UPLOADS_STORAGE=s3 a SOURCE holding any is
-    refused (exit 1) before anything is copied.
+    Attachments (f/) are copied byte for byte, each checked as verify checks it.
     """
     base, prefix = _layout(source)
     attachments = [(f"{FILES_TOP}/{rel}", path, st) for rel, path, st in _files(base, FILES_TOP)
                    ] if prefix == PUBLIC_TOP else []
-    refusal = refuse_remote(storage(), [key for key, _, _ in attachments], source)
-    if refusal:  # before the store is even asked for anything: nothing is copied
-        _refuse(refusal, as_json, dry_run, source, len(attachments))
     store = storage(writing=not dry_run)
     limits = current_app.extensions["uploads.limits"]
     max_bytes = current_app.config["MAX_BYTES"]
@@ -164,15 +157,6 @@ def _layout(source: str) -> tuple[str, str]:
 def _files(base: str, prefix: str):
     """(relative path, path, lstat) of everything but folders under `base/prefix`."""
     return [e for e in scan(os.path.join(base, prefix)) if not stat.S_ISDIR(e[2].st_mode)]
-
-
-def _refuse(line: str, as_json: bool, dry_run: bool, source: str, count: int) -> None:
-    if as_json:
-        print_json({"ok": False, "dry_run": dry_run, "source": source, "refused": line,
-                    "attachments": count})
-    else:
-        click.echo(f"REFUSED: {line}; nothing copied")
-    raise SystemExit(1)
 
 
 def _attachment(path, st, key, store, limits, dry_run, misfits) -> Outcome:

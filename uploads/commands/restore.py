@@ -6,8 +6,8 @@ attachment's key under `f/`, a duplicate, a
 member missing from the manifest or the other way round, any size or SHA-256 that differs) and
 finds existing files that differ; only when all is clean does the second pass write, each file
 through the storage's atomic `put` (never replacing, unless --overwrite asks for it), its bytes
-checked again in memory first, with the archived mode and time. An archive holding attachments
-is refused by a store that cannot hold them (S3 mode, for now), before anything is written.
+checked again in memory first, with the archived mode and time. Attachments go back like
+images, into a volume or a bucket.
 """
 
 import contextlib
@@ -22,7 +22,6 @@ from flask.cli import with_appcontext
 
 from ..errors import StorageUnavailable, UploadsError
 from ..naming import is_attachment_key, is_public_key
-from .attached import refuse_remote
 from .backup import MANIFEST
 from .common import content_type, output_options, print_json, progress, storage
 
@@ -47,8 +46,7 @@ def restore(source, overwrite, check_only, as_json, show_progress):
     """Restore a backup archive into the storage, checksums first.
 
     Every member is checked against the manifest (size, sha256) and refused if it is not a
-    plain file under i/ or an attachment under f/ before anything is written; an archive
-    holding attachments is refused whole in S3 mode, which cannot store them yet. Files
+    plain file under i/ or an attachment under f/ before anything is written. Files
     already present with the same bytes are left alone; a present file that differs is a
     conflict: without --overwrite nothing at all is written and the command exits 1. Modes
     (permission bits) and times are restored. Exit 0 when every file of the archive is in
@@ -145,8 +143,6 @@ def _check(archive, store) -> dict[str, tuple[str, str]]:
         extra = sorted(set(found) - set(manifest))[:3]
         lacking = sorted(set(manifest) - set(found))[:3]
         raise Refused(f"archive and manifest disagree (not listed: {extra}, absent: {lacking})")
-    if why := refuse_remote(store, found, "the archive"):
-        raise Refused(why)
     plan = {}
     for key, (size, sha, mode) in found.items():
         if manifest[key] != (size, sha, mode):

@@ -39,9 +39,10 @@ class AttachmentFiles:
                 os.close(fd)
             return place(self.root, tmp_path, final)
 
-    def put_new_file(self, name: str, tmp_path: str, size: int) -> str:
+    def put_new_file(self, name: str, tmp_path: str, size: int, content_type: str = "") -> str:
         """The staged file under a fresh attachment key holding the display name `name`
-        (naming.new_attachment_key), drawing another id on the (rare) clash."""
+        (naming.new_attachment_key), drawing another id on the (rare) clash. `content_type` is
+        for an object store; nginx types a volume's files by their extension."""
         self._check_room(size)
         return self.fresh(lambda: naming.new_attachment_key(name),
                           lambda key: self.put_file(key, tmp_path))

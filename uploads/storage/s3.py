@@ -6,7 +6,8 @@ see. Never-replace is a conditional PUT (`If-None-Match: *`): of two writers of 
 store lets exactly one win (412 for the other), across processes and hosts. A PUT is atomic to
 readers, and its body is checked by the store against Content-MD5. Content-Type and
 Cache-Control are stored with the object. nginx reads the bucket anonymously (read on `i/`
-only) and caches on its disk; the app's credentials never leave the app.
+and `f/` only) and caches on its disk; the app's credentials never leave the app. Attachments,
+too large for one PUT from memory, are spooled and sent in parts (s3files.py).
 """
 
 import base64
@@ -21,18 +22,18 @@ from .. import naming
 from ..errors import StorageUnavailable
 from ..settings import ConfigError
 from . import ID_MAX, ID_NAME, Entry, Space, Storage
+from .s3files import IMMUTABLE, TAKEN, S3AttachmentFiles
 
-IMMUTABLE = "public, max-age=31536000, immutable"
+__all__ = ["IMMUTABLE", "S3Storage"]
+
 PROBE_PREFIX = ".probe/"  # outside i/: never public, never walked
-TAKEN = {"PreconditionFailed", "412", "ConditionalRequestConflict", "409"}
 MISSING = {"NoSuchKey", "404", "NotFound"}
 DENIED = {"AccessDenied", "403", "Forbidden", "AllAccessDisabled"}
 BAD_KEYS = {"InvalidAccessKeyId", "SignatureDoesNotMatch", "InvalidToken", "ExpiredToken"}
 
 
-class S3Storage(Storage):
+class S3Storage(S3AttachmentFiles, Storage):
     remote = True
-    tops = (naming.PUBLIC_TOP,)  # no attachments in a bucket yet (the route answers 501)
 
     def __init__(self, bucket: str, endpoint: str = "", region: str = "us-east-1",
                  access_key: str = "", secret_key: str = "", min_free: int = 0):
@@ -122,7 +123,9 @@ class S3Storage(Storage):
         try:
             for page in pages:
                 for item in page.get("Contents", ()):
-                    if not item["Key"].endswith("/"):  # folder markers some stores list
+                    key = item["Key"]  # not folder markers some stores list, nor strays of f/
+                    if not key.endswith("/") and (naming.is_attachment_key(key)
+                                                  or not key.startswith(f"{naming.FILES_TOP}/")):
                         yield Entry(item["Key"], item["Size"], item["LastModified"].timestamp())
         except Exception as exc:  # botocore's errors, told in one line
             raise StorageUnavailable(_one_line(exc)) from exc
@@ -174,19 +177,13 @@ class S3Storage(Storage):
         except StorageUnavailable as exc:
             raise ConfigError(f"{exc.detail}; the app must be able to write its bucket") from exc
 
-    def leftovers(self):
-        return []  # single PUTs only: no multipart upload is ever left behind
-
-    def remove_leftovers(self):
-        return 0
-
     def unservable(self, key):
         return naming.unservable(key, s3=True)
 
     # -- helpers ---------------------------------------------------------------------------
     def _check(self, key):
-        if not naming.is_public_key(key):
-            raise ValueError(f"key outside the public tree: {key!r}")
+        if not (naming.is_public_key(key) or naming.is_attachment_key(key)):
+            raise ValueError(f"key outside the public trees: {key!r}")
 
     def _call(self, operation, **kwargs):
         from botocore.exceptions import BotoCoreError, ClientError
