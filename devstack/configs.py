@@ -15,6 +15,8 @@ import os
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from uploads import links, settings
+
 REPO = Path(__file__).resolve().parent.parent
 TRAEFIK_STATIC = REPO / "traefik" / "traefik.yml"
 TRAEFIK_DYNAMIC = REPO / "traefik" / "dynamic"
@@ -25,6 +27,10 @@ NGINX_IMAGES = {"local": REPO / "nginx" / "images-local.conf",
                 "s3": REPO / "nginx" / "images-s3.conf"}
 # Attachments under /f/: from the volume only for now (in S3 mode the app refuses them: 501).
 NGINX_FILES = {"local": REPO / "nginx" / "files-local.conf"}
+# The link check those include by a relative name (so beside the main config, in run_dir), and
+# the include holding the link secret the app writes in compose (uploads/links.py).
+NGINX_FILES_PRIVATE = REPO / "nginx" / "files-private.conf"
+LINK_INCLUDE = "link.conf"
 WEB_DIR = REPO / "web"
 
 
@@ -102,6 +108,7 @@ def nginx_main(port: int, root: Path, run_dir: Path, language: str = "fr",
     s3 = nginx_s3(config, run_dir) if storage == "s3" else ""
     files = (f"\n        include {_quoted(NGINX_FILES[storage])};"
              if storage in NGINX_FILES else "")
+    link = write_link_files(config, run_dir)
     # As root, the master would hand requests to `nobody`, who may not read a checkout under a
     # private home; the local stack keeps its workers as the user who started it.
     user = "user root;\n" if os.geteuid() == 0 else ""
@@ -126,6 +133,7 @@ http {{
     map $host $uploads_web {{ default {_quoted(WEB_DIR)}; }}
     map $host $uploads_language {{ default {"en" if language == "en" else "fr"}; }}
     include {_quoted(NGINX_MAPS)};
+    include {_quoted(link)};
     access_log {_quoted(run_dir / "nginx-access.log")} uploads;
 {s3}
     server {{
@@ -137,3 +145,12 @@ http {{
     }}
 }}
 """
+
+
+def write_link_files(config: dict | None, run_dir: Path) -> Path:
+    """The link secret's include (public when `config` says so or is None) and the link check
+    the /f/ locations include, both in run_dir; the include's path."""
+    (run_dir / NGINX_FILES_PRIVATE.name).write_text(NGINX_FILES_PRIVATE.read_text())
+    link = run_dir / LINK_INCLUDE
+    link.write_text(links.nginx_include(config or settings.load({})))
+    return link
