@@ -2,8 +2,9 @@
 valid, unexpired signature, and `POST /api/upload/sign`, which re-signs stored paths.
 
 The check is nginx's own `secure_link` (nginx/files-private.conf), in the official image and
-in the local stack alike, so Python never sees a download. Its only keyed hash is MD5, used
-with the secret last, which is what makes it safe here (README, "Private attachments"):
+in the local stack alike, so Python never sees a download. Its only keyed hash is MD5 (the
+official image loads no module with HMAC-SHA256), used with the secret last, which is what
+makes it safe here (README, "Private attachments"):
 
     sig = base64url(md5(f"{expires}{path} {secret}")) without `=`
     url = f"{base}{path}?expires={expires}&sig={sig}"
@@ -36,7 +37,7 @@ PATH = re.compile(r"/f/p/[0-9]{4}/(?:0[1-9]|1[0-2])/att_[0-9]{13}_[a-z0-9]{10}/(
 
 def signature(path: str, expires: int, secret: str) -> str:
     """What nginx's secure_link_md5 computes for `path` valid until `expires`."""
-    # MD5 because nginx's secure_link offers nothing else; secret last: no length extension.
+    # MD5: all that secure_link checks; the secret last, so no length extension applies.
     digest = hashlib.md5(f"{expires}{path} {secret}".encode()).digest()  # noqa: S324
     return base64.urlsafe_b64encode(digest).decode().rstrip("=")
 
