@@ -4,9 +4,11 @@ links, POST /api/upload/sign and its refusals, nginx's include."""
 
 import base64
 import hashlib
+import re
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -18,6 +20,7 @@ from uploads import create_app, links, settings
 
 SECRET = "s3cr3t-" + "k" * 32
 PATH = "/f/p/2026/12/att_1796000000000_abcdefghij/R%C3%A9sum%C3%A9.pdf"
+REPO = Path(__file__).resolve().parent.parent
 PRIVATE = {"ATTACHMENTS": True, "ATTACHMENTS_PRIVATE": True, "LINK_SECRET": SECRET}
 
 
@@ -222,3 +225,21 @@ def test_sign_needs_the_uploads_auth(root):
                       "JWT_SECRET": "j" * 32, **PRIVATE})
     answer = app.test_client().post("/api/upload/sign", json={"path": GOOD})
     assert_json_error(answer, 401, "unauthorized")
+
+
+def test_every_location_that_serves_a_file_checks_the_link():
+    """A location added to files-local.conf without the check would serve private files to
+    anyone: each one that reaches `try_files` includes files-private.conf first."""
+    text = (REPO / "nginx" / "files-local.conf").read_text()
+    serving = [block for block in re.split(r"\n    location ", text)[1:] if "try_files" in block]
+    assert len(serving) == 2
+    for block in serving:
+        assert block.index("include files-private.conf;") < block.index("try_files")
+
+
+@pytest.mark.parametrize("name", ["nginx.conf", "nginx-s3.conf"])
+def test_the_containers_nginx_needs_the_include_the_app_writes(name):
+    compose = (REPO / "docker-compose.traefik.yml").read_text()
+    assert "UPLOADS_LINK_NGINX_CONF: /run/uploads-link/link.conf" in compose
+    assert "      - link:/run/uploads-link:ro\n" in compose
+    assert "include /run/uploads-link/link.conf;" in (REPO / "nginx" / name).read_text()
