@@ -153,3 +153,16 @@ def test_public_mode_answers_as_before(stack):
     assert junk.status_code == 200
     assert_json_error(requests.post(stack.url + "/api/upload/sign", json={"path": item["path"]},
                                     timeout=10), 404, "not_found")
+
+
+def test_the_access_log_keeps_no_signature(private, stored):
+    item = stored["pdf"]
+    sig = dict(parse_qsl(urlsplit(item["url"]).query))["sig"]
+    sent = requests.get(item["url"], timeout=10).headers["X-Request-Id"]
+    deadline = time.monotonic() + 10
+    while sent not in private.log("nginx-access") and time.monotonic() < deadline:
+        time.sleep(0.2)  # the log is written as the answer ends
+    log = private.log("nginx-access")
+    line = next(line for line in log.splitlines() if sent in line)
+    assert f"{item['path']}?expires=" in line and "&sig=-" in line
+    assert sig not in log
