@@ -6,7 +6,9 @@ proxies); a swap that finds nothing fails loudly instead of silently running ano
 nginx gets a small main config of its own that includes the shared `nginx/locations.conf`, like
 the container's, and the `/i/` location of the storage: `nginx/images-local.conf` (and the
 attachments' `/f/`, `nginx/files-local.conf`), or `nginx/images-s3.conf` with the store's
-upstream and the cache around it.
+upstream and the cache around it. Beside it in the work folder: the include of the private
+links' secret (what the app writes in compose) and a copy of `nginx/files-private.conf`, which
+the `/f/` locations include by a name relative to the main config.
 """
 
 import importlib.util
