@@ -19,13 +19,15 @@ ENV PATH=/opt/venv/bin:$PATH \
     UPLOADS_ROOT=/data \
     UPLOADS_BIND=0.0.0.0:8000
 # A fixed uid, and the mount point owned by it before USER: a new named volume takes the
-# ownership and mode of the image's /data, so the app can write into it from the first start.
-# The same for S3 mode's spool of attachments (docker-compose.s3.yml mounts a volume there).
+# ownership and mode of the image's /data, so the app can write into it from the first start;
+# the same for S3 mode's spool of attachments (docker-compose.s3.yml mounts a volume there),
+# and for /run/uploads-link, where it writes nginx's include of the link secret.
 RUN groupadd --system --gid 10001 uploads \
     && useradd --system --uid 10001 --gid 10001 --no-create-home --home-dir /nonexistent \
         --shell /usr/sbin/nologin uploads \
     && install -d -o 10001 -g 10001 -m 0755 /data \
-    && install -d -o 10001 -g 10001 -m 0700 /var/spool/uploads
+    && install -d -o 10001 -g 10001 -m 0700 /var/spool/uploads \
+    && install -d -o 10001 -g 10001 -m 0755 /run/uploads-link
 COPY --from=build /opt/venv /opt/venv
 WORKDIR /srv/app
 COPY app.py gunicorn.conf.py ./

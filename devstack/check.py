@@ -28,7 +28,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from uploads import settings
+from uploads import links, settings
 
 from . import configs
 from .tools import free_port, http_get, nginx_binary, venv_tool
@@ -46,6 +46,9 @@ VARIANTS = (
      "UPLOADS_ATTACHMENT_IMAGE_MAX_BYTES": "5000"},
     {"UPLOADS_APP_REPLICAS": "2"},  # docker-compose.s3.yml's edge: replicas.yml beside it
 )
+# Private attachments, with a secret made for the check (uploads/links.py).
+PRIVATE = {"UPLOADS_ATTACHMENTS": "true", "UPLOADS_ATTACHMENTS_PRIVATE": "true",
+           "UPLOADS_LINK_SECRET": "check-" + "0" * 32}
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
@@ -209,17 +212,30 @@ def main() -> int:
         (container / "errors.conf").write_text(configs.NGINX_ERRORS.read_text())
         (container / "images-local.conf").write_text(configs.NGINX_IMAGES["local"].read_text())
         (container / "files-local.conf").write_text(configs.NGINX_FILES["local"].read_text())
-        check_nginx(container / "nginx.conf", work, "nginx/nginx.conf (container)")
+        (container / "files-private.conf").write_text(configs.NGINX_FILES_PRIVATE.read_text())
+        # The app's include of the link secret, at its compose path in our own folder: public,
+        # then private (the container's config takes either).
+        (container / "nginx.conf").write_text(
+            (container / "nginx.conf").read_text().replace(" /run/uploads-link/", f" {work}/"))
+        for link_settings in ({}, PRIVATE):
+            (work / configs.LINK_INCLUDE).write_text(links.nginx_include(
+                settings.load(link_settings)))
+            check_nginx(container / "nginx.conf", work, "nginx/nginx.conf (container, "
+                        f"{'private' if link_settings else 'public'} attachments)")
         # The scale-out file's config: the same, with the store (its cache in our folder).
         text = (configs.REPO / "nginx" / "nginx-s3.conf").read_text()
         (container / "nginx-s3.conf").write_text(
-            text.replace(" /tmp/", f" {work}/").replace(" /cache ", f" {work}/cache "))
+            text.replace(" /tmp/", f" {work}/").replace(" /cache ", f" {work}/cache ")
+            .replace(" /run/uploads-link/", f" {work}/"))
         (container / "images-s3.conf").write_text(configs.NGINX_IMAGES["s3"].read_text())
         (container / "files-s3.conf").write_text(configs.NGINX_FILES["s3"].read_text())
         check_nginx(container / "nginx-s3.conf", work, "nginx/nginx-s3.conf (container, S3)")
         local = work / "nginx.conf"
         local.write_text(configs.nginx_main(free_port(), work / "root", work))
         check_nginx(local, work, "the local stack's main config + nginx/locations.conf")
+        local.write_text(configs.nginx_main(free_port(), work / "root", work,
+                                            config=settings.load(PRIVATE)))
+        check_nginx(local, work, "the local stack's main config, private attachments")
         s3 = settings.load({"UPLOADS_STORAGE": "s3", "UPLOADS_S3_BUCKET": "uploads",
                             "UPLOADS_S3_ENDPOINT": f"http://127.0.0.1:{free_port()}"})
         local.write_text(configs.nginx_main(free_port(), work / "root", work, config=s3))

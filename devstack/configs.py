@@ -6,7 +6,10 @@ proxies); a swap that finds nothing fails loudly instead of silently running ano
 nginx gets a small main config of its own that includes the shared `nginx/locations.conf`, like
 the container's, and the `/i/` location of the storage: `nginx/images-local.conf` (and the
 attachments' `/f/`, `nginx/files-local.conf`), or `nginx/images-s3.conf` and
-`nginx/files-s3.conf` with the store's upstream and the cache around them.
+`nginx/files-s3.conf` with the store's upstream and the cache around them. Beside it in
+the work folder: the include of the private links' secret (what the app writes in
+compose) and a copy of `nginx/files-private.conf`, which the `/f/` locations include by a
+name relative to the main config.
 """
 
 import importlib.util
@@ -14,6 +17,8 @@ import json
 import os
 from pathlib import Path
 from urllib.parse import urlsplit
+
+from uploads import links, settings
 
 REPO = Path(__file__).resolve().parent.parent
 TRAEFIK_STATIC = REPO / "traefik" / "traefik.yml"
@@ -26,6 +31,10 @@ NGINX_IMAGES = {"local": REPO / "nginx" / "images-local.conf",
 # Attachments under /f/, from the storage of each mode.
 NGINX_FILES = {"local": REPO / "nginx" / "files-local.conf",
                "s3": REPO / "nginx" / "files-s3.conf"}
+# The link check those include by a relative name (so beside the main config, in run_dir), and
+# the include holding the link secret the app writes in compose (uploads/links.py).
+NGINX_FILES_PRIVATE = REPO / "nginx" / "files-private.conf"
+LINK_INCLUDE = "link.conf"
 WEB_DIR = REPO / "web"
 
 
@@ -103,6 +112,7 @@ def nginx_main(port: int, root: Path, run_dir: Path, language: str = "fr",
     s3 = nginx_s3(config, run_dir) if storage == "s3" else ""
     files = (f"\n        include {_quoted(NGINX_FILES[storage])};"
              if storage in NGINX_FILES else "")
+    link = write_link_files(config, run_dir)
     # As root, the master would hand requests to `nobody`, who may not read a checkout under a
     # private home; the local stack keeps its workers as the user who started it.
     user = "user root;\n" if os.geteuid() == 0 else ""
@@ -127,6 +137,7 @@ http {{
     map $host $uploads_web {{ default {_quoted(WEB_DIR)}; }}
     map $host $uploads_language {{ default {"en" if language == "en" else "fr"}; }}
     include {_quoted(NGINX_MAPS)};
+    include {_quoted(link)};
     access_log {_quoted(run_dir / "nginx-access.log")} uploads;
 {s3}
     server {{
@@ -138,3 +149,12 @@ http {{
     }}
 }}
 """
+
+
+def write_link_files(config: dict | None, run_dir: Path) -> Path:
+    """The link secret's include (public when `config` says so or is None) and the link check
+    the /f/ locations include, both in run_dir; the include's path."""
+    (run_dir / NGINX_FILES_PRIVATE.name).write_text(NGINX_FILES_PRIVATE.read_text())
+    link = run_dir / LINK_INCLUDE
+    link.write_text(links.nginx_include(config or settings.load({})))
+    return link

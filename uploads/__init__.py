@@ -22,6 +22,7 @@ from . import (
     attachments,
     commands,
     errors,
+    links,
     logs,
     metrics,
     requestid,
@@ -104,6 +105,7 @@ def create_app(test_config=None, serving=True):
             "volume %s: %s holds %d files", volume.id, store.where(), volume.files,
             extra={"volume_id": volume.id, "files": volume.files})
         app.extensions["uploads.volume"] = volume
+        _write_link_include(config)
     app.extensions["uploads.storage"] = store
     app.extensions["uploads.readiness"] = Readiness(store, checked=serving)  # for /readyz
     Image.MAX_IMAGE_PIXELS = config["MAX_PIXELS"]  # Pillow's own bomb check: the same cap
@@ -122,6 +124,7 @@ def create_app(test_config=None, serving=True):
     errors.register(app)
     app.register_blueprint(api.bp)
     app.register_blueprint(attachments.bp)
+    app.register_blueprint(links.bp)
     metrics.register(app)
     commands.register(app)
     if config["PROXY_COUNT"]:
@@ -143,3 +146,17 @@ def create_app(test_config=None, serving=True):
     # Outermost: every answer gets its X-Request-Id, every log line of the request its id.
     app.wsgi_app = requestid.RequestId(app.wsgi_app)
     return app
+
+
+def _write_link_include(config) -> None:
+    """nginx's include of the link secret (UPLOADS_LINK_NGINX_CONF), written before serving:
+    nginx reads the mode the app is in from it (uploads/links.py)."""
+    path = config["LINK_NGINX_CONF"]
+    if not path:
+        return
+    try:
+        if links.write_nginx_include(config, path):
+            logging.getLogger(__name__).info("wrote nginx's link include %s", path)
+    except OSError as exc:
+        raise settings.ConfigError(
+            f"UPLOADS_LINK_NGINX_CONF={path!r}: cannot write it: {exc.strerror or exc}") from exc

@@ -19,7 +19,7 @@ import time
 
 from flask import Blueprint, current_app, jsonify, request
 
-from . import filenames, images, kinds, naming, variants
+from . import filenames, images, kinds, links, naming, variants
 from .api import file_parts
 from .auth import authenticate
 from .errors import (
@@ -155,6 +155,8 @@ def upload_attachments():
         receiving.discard()
     base = config["PUBLIC_BASE_URL"]
     files = [_describe(base, key, item) for key, item in zip(stored, prepared, strict=True)]
+    if config["ATTACHMENTS_PRIVATE"]:
+        files = [links.signed_entry(entry, config) for entry in files]
     log.info("stored attachments", extra={
         "paths": [f["path"] for f in files], "bytes": sum(f["size"] for f in files),
         "ms": round((time.perf_counter() - started) * 1000, 1), "sub": subject,

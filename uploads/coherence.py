@@ -2,13 +2,13 @@
 are each valid but wrong together (S3 without a bucket, JWT without a key, HTTPS without a
 domain). Each problem is one clause of the start-up's one-line refusal."""
 
-from .values import is_public_key
+from .values import is_link_secret, is_public_key
 
 
 def secret_files(config: dict) -> list[str]:
     """`X_FILE` settings: X is read from that file (a Docker or Kubernetes secret mount)."""
     problems = []
-    for name in ("S3_ACCESS_KEY_ID", "S3_SECRET_ACCESS_KEY"):
+    for name in ("S3_ACCESS_KEY_ID", "S3_SECRET_ACCESS_KEY", "LINK_SECRET"):
         path = config[name + "_FILE"]
         if not path:
             continue
@@ -49,6 +49,12 @@ def cross_checks(config: dict) -> list[str]:
                         "(the edge's other ports in compose)")
     if config["REDIRECT_LISTEN"] and not config["HTTPS"]:
         problems.append("UPLOADS_REDIRECT_LISTEN redirects to HTTPS: it needs UPLOADS_HTTPS=true")
+    if config["ATTACHMENTS_PRIVATE"] and not config["LINK_SECRET"]:
+        problems.append("UPLOADS_ATTACHMENTS_PRIVATE=true needs UPLOADS_LINK_SECRET (or "
+                        "UPLOADS_LINK_SECRET_FILE): the key nginx checks links with")
+    if config["LINK_SECRET"] and not is_link_secret(config["LINK_SECRET"]):
+        problems.append("UPLOADS_LINK_SECRET must be at least 32 characters, only A-Z a-z 0-9 "
+                        "_ - (it is written into nginx's configuration)")
     if config["TRUSTED_HOPS"] and not config["TRUSTED_PROXIES"]:
         problems.append("UPLOADS_TRUSTED_HOPS needs UPLOADS_TRUSTED_PROXIES, whose header it reads")
     return problems

@@ -47,6 +47,9 @@ PAGES = (
     Page(r"413-attachment/(\d{1,12})bytes-(\d{1,12})bytes", 413, "attachment_too_large",
          {"image_limit": {"fr": "$1 octets", "en": "$1 bytes"},
           "limit": {"fr": "$2 octets", "en": "$2 bytes"}}),
+    # Private attachments (nginx/files-private.conf): a link unsigned or altered, or expired.
+    Page("403-link-invalid", 403, "link_invalid"),
+    Page("403-link-expired", 403, "link_expired"),
     Page("414", 414, "uri_too_long"),
     Page("416", 416, "range_not_satisfiable"),
     # Rate, burst, uploads at once and the seconds to wait, from Traefik's query (30-10-8-2).

@@ -13,9 +13,12 @@ always reads `{"success": false, "error": <message for people>, "code": <stable 
     │   ├── TooManyAttachments        400 too_many_attachments
     │   ├── UnexpectedField           400 unexpected_field
     │   ├── NotMultipart              400 not_multipart
-    │   └── MalformedForm             400 malformed_form
+    │   ├── MalformedForm             400 malformed_form
+    │   ├── SignRequestInvalid        400 bad_sign_request (POST /api/upload/sign)
+    │   └── NotAttachmentPath         400 not_attachment_path (only those are signed)
     ├── Unauthorized                  401 unauthorized
     ├── NotFound                      404 not_found
+    │   └── NoSuchAttachment          404 no_such_attachment (a path to sign holds nothing)
     ├── MethodNotAllowed              405 method_not_allowed
     ├── TooLarge                      413 file_too_large
     │   └── AttachmentTooLarge        413 attachment_too_large (a part or a whole request)
@@ -89,12 +92,24 @@ class MalformedForm(BadRequest):
     code = "malformed_form"
 
 
+class SignRequestInvalid(BadRequest):
+    code = "bad_sign_request"
+
+
+class NotAttachmentPath(BadRequest):
+    code = "not_attachment_path"
+
+
 class Unauthorized(UploadsError):
     status, code = 401, "unauthorized"
 
 
 class NotFound(UploadsError):
     status, code = 404, "not_found"
+
+
+class NoSuchAttachment(NotFound):
+    code = "no_such_attachment"
 
 
 class MethodNotAllowed(UploadsError):

@@ -153,6 +153,35 @@ MESSAGES: dict[str, dict[str, str]] = {
         "fr": "Stockage plein : plus assez de place sur le volume (réserve : {free})",
         "en": "Storage full: not enough space left on the volume (reserve: {free})",
     },
+    # Private attachments (uploads/links.py, nginx/files-private.conf).
+    "link_invalid": {  # the edge's 403: no signature, or one that does not match
+        "fr": "Lien non signé ou modifié : un fichier privé n'est servi qu'avec la signature "
+              "(expires et sig) que le service a donnée pour ce chemin exact",
+        "en": "Link unsigned or altered: a private file is served only with the signature "
+              "(expires and sig) the service gave for this exact path",
+    },
+    "link_expired": {  # the edge's 403: a valid signature whose time has passed
+        "fr": "Lien expiré : un lien signé ne vaut que jusqu'à sa date expires ; "
+              "demandez-en un nouveau",
+        "en": "Link expired: a signed link is valid only until its expires time; "
+              "ask for a new one",
+    },
+    "bad_sign_request": {
+        "fr": "Envoyez du JSON {{\"paths\": [...]}} avec 1 à {count} chemins de pièces jointes, "
+              "ou {{\"path\": \"...\"}}",
+        "en": "Send JSON {{\"paths\": [...]}} with 1 to {count} attachment paths, "
+              "or {{\"path\": \"...\"}}",
+    },
+    "not_attachment_path": {
+        "fr": "Le chemin n°{number} n'est pas celui d'une pièce jointe : seuls les chemins "
+              "/f/p/AAAA/MM/att_.../nom donnés par un envoi (son `path`) sont signés",
+        "en": "Path {number} is not an attachment's: only the /f/p/YYYY/MM/att_.../name paths "
+              "an upload gave (its `path`) are signed",
+    },
+    "no_such_attachment": {
+        "fr": "Aucune pièce jointe au chemin n°{number} (supprimée, ou jamais envoyée)",
+        "en": "No attachment at path {number} (deleted, or never uploaded)",
+    },
     "internal_error": {
         "fr": "Erreur interne du serveur",
         "en": "Internal server error",

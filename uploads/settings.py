@@ -100,6 +100,24 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("ATTACHMENT_FILENAME_MAX", "120",
             "Longest display name kept for an attachment, in characters (and at most 200 "
             "bytes of UTF-8); the extension is kept.", whole(16, 200)),
+    # Private attachments (README, "Private attachments"): signed, expiring links.
+    Setting("ATTACHMENTS_PRIVATE", "false",
+            "Attachments are served only on signed links that expire (`?expires=&sig=`, checked "
+            "by nginx); a missing, altered or expired signature gets 403. Needs `LINK_SECRET`.",
+            boolean),
+    Setting("LINK_SECRET", "",
+            "With `ATTACHMENTS_PRIVATE=true`: the key that signs attachment links, shared with "
+            "nginx and with any gateway that signs stored paths itself; at least 32 characters "
+            "of A-Z a-z 0-9 `_` `-` (`python3 -c 'import secrets; "
+            "print(secrets.token_urlsafe(32))'`)."),
+    Setting("LINK_SECRET_FILE", "", "A file holding `LINK_SECRET` (a secret mount)."),
+    Setting("LINK_SECONDS", "3600",
+            "Lifetime of a signed link the app gives out (upload answers, POST /api/upload/sign), "
+            "in seconds: 60 (a minute) to 604800 (a week).", whole(60, 604800)),
+    Setting("LINK_NGINX_CONF", "",
+            "Where the app writes, at start, the nginx include that gives nginx the link "
+            "secret (compose: `/run/uploads-link/link.conf`, in a volume nginx reads); empty: "
+            "none written (`make run` writes its own)."),
     Setting("MAX_PIXELS", "25000000",
             "Largest accepted image in pixels (width x height); more is a decompression bomb.",
             whole(1)),

@@ -99,3 +99,9 @@ def is_public_key(pem: str) -> bool:
     except (ValueError, TypeError):
         return False
     return isinstance(key, rsa.RSAPublicKey | ec.EllipticCurvePublicKey)
+
+
+def is_link_secret(value: str) -> bool:
+    """At least 32 characters of the base64url alphabet: long enough that it cannot be
+    guessed, and nothing that could end a string in nginx's configuration or a compose file."""
+    return re.fullmatch(r"[A-Za-z0-9_-]{32,512}", value) is not None

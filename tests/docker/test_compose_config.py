@@ -24,8 +24,9 @@ SETTINGS = {"UPLOADS_AUTH": "none", "UPLOADS_PUBLIC_BASE_URL": "https://example.
 
 
 # Fixed by the compose file whatever .env says: the volume's mount point, the app's listen
-# address, and never an ephemeral root.
-FIXED = {"ROOT": "/data", "BIND": "0.0.0.0:8000", "ALLOW_EPHEMERAL": "false"}
+# address, never an ephemeral root, and where nginx's include of the link secret goes.
+FIXED = {"ROOT": "/data", "BIND": "0.0.0.0:8000", "ALLOW_EPHEMERAL": "false",
+         "LINK_NGINX_CONF": "/run/uploads-link/link.conf"}
 REQUIRED = ("AUTH", "PUBLIC_BASE_URL")
 
 
