@@ -21,15 +21,16 @@ SECRET = "stack-" + "s" * 40
 ROUTE = "/api/upload/attachment"
 
 
-@pytest.fixture(scope="module")
-def private(tmp_path_factory):
+@pytest.fixture(scope="module", params=["local", "s3"])
+def private(tmp_path_factory, request):
+    """A private stack on each storage: the check is nginx's, in front of either."""
     from devstack import Stack
     from devstack.client import clean_env
 
     root = tmp_path_factory.mktemp("private") / "root"
     env = clean_env(WORKERS=1, THREADS=2, RATE_LIMIT=100000, RATE_BURST=10000,
                     MIN_FREE_BYTES=0, ATTACHMENTS="true", ATTACHMENTS_PRIVATE="true",
-                    LINK_SECRET=SECRET, LINK_SECONDS=600)
+                    LINK_SECRET=SECRET, LINK_SECONDS=600, STORAGE=request.param)
     with Stack(root=root, env=env) as running:
         yield running
 
