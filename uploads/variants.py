@@ -7,15 +7,17 @@ of UPLOADS_VARIANTS smaller than the image (longest side at most the box, aspect
 upscaled), named by the rule in naming.py. nginx serves them like any image, and answers a
 variant URL that has no file with the main file (nginx/images-*.conf).
 
-Cost: each copy is made from the next larger one, by an integer box reduction (cheap) and a
-bilinear step for the rest, then encoded with libwebp's fastest method. The largest copy (most
-of the cost) is made in a worker thread while the main file is encoded, the smaller ones after
-it in the caller's thread (`Making`): the encoders release the GIL, so on two cores an upload
-waits for the longer of the two shares, not their sum (`make bench`, docs/performance.md).
+Cost: the largest copy is made from the image by an integer box reduction (cheap) and a
+bilinear step for the rest, each smaller one the same way from the largest's pixels, and each
+is encoded with libwebp's fastest method. The largest copy (most of the cost) is made in a
+worker thread while the main file is encoded, and the smaller ones by whichever of the two
+threads is free first (`Making`): the encoders release the GIL, so on two cores an upload waits
+for about half the work, not all of it (`make bench`, docs/performance.md).
 """
 
 import contextlib
 import io
+import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -86,16 +88,20 @@ def start(im, boxes, quality, icc=None, transparency=None, keep=None) -> "Making
 
 
 class Making:
-    """A set of copies in the making, split so that two cores share it evenly: a worker scales
-    the image to the largest copy's size, encodes that copy (most of the cost), then the
-    copies after the second; the caller encodes the main file meanwhile, and `result()` makes
-    the second copy in its thread and collects the lot, largest first. Every copy after the
-    first is made from the largest one's pixels."""
+    """A set of copies in the making, shared by two threads so that both cores finish
+    together: a worker scales the image to the largest copy's size and encodes that copy (most
+    of the cost) while the caller encodes the main file; then each thread, once free, takes the
+    next copy not yet taken (`result()` is where the caller joins in), every one made from the
+    largest copy's pixels. Which thread makes which copy depends on which is free first: the
+    work is the same either way."""
 
     def __init__(self, im, boxes, quality, icc, transparency, pool, keep=None):
         self._keep = keep
         wanted = sorted(boxes_for(im.size, boxes), reverse=True)
         self._sizes = list(zip(wanted, sizes_for(im.size, wanted), strict=True))
+        self._todo = list(self._sizes[1:])  # the smaller copies, for whichever thread is free
+        self._lock = threading.Lock()
+        self._made: dict[int, Variant] = {}
         self._icc = icc
         self._options = {"quality": quality, "method": 0}
         self._scaled: Future = Future()
@@ -104,7 +110,7 @@ class Making:
             self._largest = pool.submit(self._make_largest, im, transparency) if pool \
                 else _done(self._make_largest, im, transparency)
 
-    def _make_largest(self, im, transparency) -> list[Variant]:
+    def _make_largest(self, im, transparency) -> Variant:
         box, size = self._sizes[0]
         try:
             coloured, icc = _colour(im, transparency, self._icc)
@@ -115,15 +121,18 @@ class Making:
             self._scaled.set_exception(exc)
             raise
         self._scaled.set_result(scaled)
-        return [self._encode(box, scaled), *self._from(scaled, self._sizes[2:])]
+        largest = self._encode(box, scaled)
+        self._take_turns(scaled)
+        return largest
 
-    def _from(self, scaled: Image.Image, sizes) -> list[Variant]:
-        """The copies of `sizes` (largest first), each from the one before, from `scaled`."""
-        made, current = [], scaled
-        for box, size in sizes:
-            current = _fit(current, size)
-            made.append(self._encode(box, current))
-        return made
+    def _take_turns(self, scaled: Image.Image) -> None:
+        """Make the smaller copies not yet taken, one at a time, from `scaled`."""
+        while True:
+            with self._lock:
+                if not self._todo:
+                    return
+                box, size = self._todo.pop(0)
+            self._made[box] = self._encode(box, _fit(scaled, size))
 
     def _encode(self, box: int, im: Image.Image) -> Variant:
         out = io.BytesIO()  # the WebP encoder releases the GIL either way
@@ -134,9 +143,9 @@ class Making:
     def result(self) -> list[Variant]:
         if self._largest is None:
             return []
-        second = self._from(self._scaled.result(), self._sizes[1:2])
-        largest, *rest = self._largest.result()
-        return [largest, *second, *rest]
+        self._take_turns(self._scaled.result())
+        largest = self._largest.result()  # the worker's last copy is made by then
+        return [largest, *(self._made[box] for box, _ in self._sizes[1:])]
 
     def cancel(self) -> None:
         """When the main file failed: a worker that has not started never will."""
