@@ -15,6 +15,7 @@ always reads `{"success": false, "error": <message for people>, "code": <stable 
     │   ├── NotMultipart              400 not_multipart
     │   └── MalformedForm             400 malformed_form
     ├── Unauthorized                  401 unauthorized
+    ├── InvalidDeleteLink             403 invalid_delete_link (a delete URL altered or cut)
     ├── NotFound                      404 not_found
     ├── MethodNotAllowed              405 method_not_allowed
     ├── TooLarge                      413 file_too_large
@@ -92,6 +93,10 @@ class MalformedForm(BadRequest):
 
 class Unauthorized(UploadsError):
     status, code = 401, "unauthorized"
+
+
+class InvalidDeleteLink(UploadsError):
+    status, code = 403, "invalid_delete_link"
 
 
 class NotFound(UploadsError):

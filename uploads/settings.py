@@ -139,6 +139,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("JWT_AUDIENCE", "", "Required `aud` claim, when set."),
     Setting("JWT_ISSUER", "", "Required `iss` claim, when set."),
     Setting("JWT_LEEWAY", "30", "Clock skew allowed on `exp`/`nbf`, in seconds.", whole(0, 600)),
+    Setting("DELETE_SECRET", "",
+            "Key of the delete links (`delete_url`, README \"Deleting uploads\"), at least 32 "
+            "characters, the same for every replica. Empty: a random one made once and kept in "
+            "the store (`.uploads-delete-secret`, never served). Changing it voids every delete "
+            "link given so far."),
+    Setting("DELETE_SECRET_FILE", "", "A file holding `DELETE_SECRET` (a secret mount)."),
     Setting("PROXY_COUNT", "1",
             "Proxies in front of the app that set X-Forwarded-For (Traefik: 1).", whole(0, 5)),
     Setting("BIND", "127.0.0.1:8000", "gunicorn listen address."),

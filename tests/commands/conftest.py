@@ -10,7 +10,7 @@ import pytest
 from devstack.images import make_image
 from helpers import cli_runner
 from uploads import create_app
-from uploads.storage import ID_NAME
+from uploads.storage import OWN_NAMES
 
 JPEG_KEY = "i/p/2025/10/avatar_1760877849690_827t7v.jpg"
 PNG_KEY = "i/p/2025/11/avatar_1762000000000_abc123.png"
@@ -40,7 +40,7 @@ def fingerprint(root) -> dict:
     but the store's own id, which differs from store to store (uploads/storage/identity.py)."""
     found = {}
     for folder, dirs, files in os.walk(str(root)):
-        for name in [n for n in dirs + files if n != ID_NAME]:
+        for name in [n for n in dirs + files if n not in OWN_NAMES]:
             path = os.path.join(folder, name)
             st = os.lstat(path)
             row = (stat.S_IFMT(st.st_mode), stat.S_IMODE(st.st_mode))

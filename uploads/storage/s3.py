@@ -21,6 +21,7 @@ from .. import naming
 from ..errors import StorageUnavailable
 from ..settings import ConfigError
 from . import ID_MAX, ID_NAME, Entry, Space, Storage
+from .private import S3Private
 
 IMMUTABLE = "public, max-age=31536000, immutable"
 PROBE_PREFIX = ".probe/"  # outside i/: never public, never walked
@@ -30,7 +31,7 @@ DENIED = {"AccessDenied", "403", "Forbidden", "AllAccessDisabled"}
 BAD_KEYS = {"InvalidAccessKeyId", "SignatureDoesNotMatch", "InvalidToken", "ExpiredToken"}
 
 
-class S3Storage(Storage):
+class S3Storage(S3Private, Storage):
     remote = True
     tops = (naming.PUBLIC_TOP,)  # no attachments in a bucket yet (the route answers 501)
 
