@@ -113,7 +113,7 @@ def remove_unit(store, unit: str, boxes, owner: str | None = None) -> int:
     return removed
 
 
-@bp.route(PREFIX + "<capability>/<path:unit>", methods=["DELETE"])
+@bp.route(PREFIX + "<capability>/<path:unit>", methods=["DELETE"], merge_slashes=False)
 def delete_upload(capability, unit):
     if not is_unit(unit):
         raise NotFound("not a delete URL of this service")
