@@ -4,35 +4,15 @@ records and leaves every other upload; a second run finds nothing; a record whos
 gone is said and removed."""
 
 import json
-import time
 
-import jwt
 import pytest
 
 import samples
-from devstack.client import multipart
 from devstack.images import make_image
 from helpers import cli_runner, stored_files
-from uploads import create_app, owners
+from uploads import owners
 
-from .conftest import fingerprint
-
-SECRET = "k" * 40
-
-
-@pytest.fixture
-def jwt_app(root):
-    return create_app({"ROOT": str(root), "ALLOW_EPHEMERAL": True, "MIN_FREE_BYTES": 0,
-                       "ATTACHMENTS": True, "AUTH": "jwt", "JWT_SECRET": SECRET})
-
-
-def send(app, sub, route, parts):
-    token = jwt.encode({"sub": sub, "exp": int(time.time()) + 300}, SECRET, "HS256")
-    body, mimetype = multipart(parts)
-    answer = app.test_client().post(route, data=body, content_type=mimetype,
-                                    headers={"Authorization": f"Bearer {token}"})
-    assert answer.status_code == 201, answer.get_json()
-    return answer.get_json()["data"]
+from .conftest import fingerprint, send
 
 
 @pytest.fixture

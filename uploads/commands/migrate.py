@@ -33,6 +33,7 @@ from ..errors import StorageUnavailable, UploadsError
 from ..images import FORMATS, sniff
 from ..naming import FILES_TOP, PUBLIC_TOP
 from ..storage.tree import scan
+from . import carried
 from .attached import folder_problems, refuse_remote, source_problem
 from .common import (
     content_type,
@@ -120,6 +121,8 @@ def migrate(source, dry_run, as_json, show_progress):
                                             "stored_as": named_format(key)})
             if key.startswith(PUBLIC_TOP + "/") and not naming.is_valid_key(key):
                 result["legacy"].append(key)
+    if prefix == PUBLIC_TOP:  # a storage root: its delete links' key and owners' records
+        carried.copy_in(store, base, dry_run, result)
     ok = not result["rejected"] and not result["conflicts"]
     if as_json:
         print_json({"ok": ok, "dry_run": dry_run, "source": source, **result,
