@@ -107,3 +107,13 @@ def test_a_file_nginx_holds_open_is_404_within_the_bound(stack):
     while requests.get(data["url"], timeout=10).status_code != 404:
         assert time.monotonic() - deleted < OPEN_FILE_BOUND
         time.sleep(0.25)
+
+
+@pytest.mark.parametrize("path", ["/.uploads-delete-secret", "/i/../.uploads-delete-secret",
+                                  "/.owners/", "/i/.owners/", "/f/.owners/"])
+def test_the_stores_private_objects_are_never_served(image_stack, path):
+    assert image_stack.storage.read_private(".uploads-delete-secret") is not None
+    answer = requests.get(image_stack.url + path, timeout=10)
+    assert answer.status_code == 404
+    assert b"uploads-delete" not in answer.content and answer.headers.get(
+        "Content-Type", "").startswith("application/json")

@@ -1,11 +1,12 @@
 """`backup`: one tar archive of `f/` and `i/` (attachments and images) whose last member is a
 manifest of every file in it.
 
-Uploads go on during a backup: stored files are immutable (never rewritten, only added or
-removed by gc), so the list is taken once and each file read once, its size and SHA-256 taken
-from the very bytes written into the archive. A file removed after the listing is skipped (and
-said); the manifest therefore describes exactly the archive's members, never the volume at
-some other instant. Everything comes through the storage interface: any backend backs up alike.
+Uploads go on during a backup: stored files are immutable (never rewritten, only added, or
+removed by gc, a delete link or purge), so the list is taken once and each file read once, its
+size and SHA-256 taken from the very bytes written into the archive. A file removed after the
+listing is skipped (and said); the manifest therefore describes exactly the archive's members,
+never the volume at some other instant. Everything comes through the storage interface: any
+backend backs up alike.
 """
 
 import contextlib
