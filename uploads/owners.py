@@ -54,6 +54,18 @@ class Owner:
         if not self.store.put_private(name, body):  # a fresh key: a record left by a crash
             raise StorageUnavailable(f"{name}: another record is in the way")
 
+    def put(self, key: str, put) -> bool:
+        """`put(key)` with this owner's record of the key written first (never a stored file
+        whose owner is unknown), and removed again unless `put` took the key."""
+        self.claim(key)
+        taken = False
+        try:
+            taken = put(key)
+        finally:
+            if not taken:
+                self.release(key)
+        return taken
+
     def release(self, key: str) -> None:
         with contextlib.suppress(StorageUnavailable):  # else verify reports it: no file
             self.store.delete_private(record_name(self.id, unit_of(key)))

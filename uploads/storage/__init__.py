@@ -146,22 +146,11 @@ class Storage(ABC):
     @staticmethod
     def fresh(new_key, put, owner=None) -> str:
         """`put(key)` under keys from `new_key()` until one is free (`put` says False on a
-        clash, having left nothing): the key it took. With an `owner`, its record of each key
-        is written first (never a stored file whose owner is unknown) and removed again with
-        a clash or a failure."""
+        clash, having left nothing): the key it took; an `owner` records it first (owners.py)."""
         for _ in range(MAX_NAME_TRIES):
             key = new_key()
-            if owner is not None:
-                owner.claim(key)
-            try:
-                if put(key):
-                    return key
-            except BaseException:
-                if owner is not None:
-                    owner.release(key)
-                raise
-            if owner is not None:
-                owner.release(key)
+            if owner.put(key, put) if owner is not None else put(key):
+                return key
         raise StorageUnavailable(f"no free name after {MAX_NAME_TRIES} tries")
 
     def put_set(self, key: str, data: bytes, content_type: str, extras: list) -> bool:
