@@ -81,3 +81,11 @@ def test_purge_removes_one_subjects_uploads(app, s3store):
     assert all(s3store.stat(k) for k in keys_of(theirs))
     assert owners.records(s3store, "alice") == []
     assert len(owners.records(s3store, "bob")) == 1
+
+
+def test_a_link_from_one_replica_is_taken_by_another(app, s3_settings, s3store):
+    data = send(app, "alice")
+    replica = create_app({**s3_settings, "MIN_FREE_BYTES": 0})  # reads the bucket's key
+    assert replica.test_client().delete("/" + data["delete_url"].split("/", 3)[3]
+                                        ).status_code == 204
+    assert not any(s3store.stat(k) for k in keys_of(data))
