@@ -191,3 +191,33 @@ def test_a_refused_attachment_upload_leaves_no_record(jwt_client, root):
 
 def _store(client):
     return client.application.extensions["uploads.storage"]
+
+
+def test_the_key_may_come_from_a_secret_file(tmp_path):
+    path = tmp_path / "delete-secret"
+    path.write_text(SECRET + "\n")
+    app = create_app({"ROOT": str(tmp_path / "root"), "ALLOW_EPHEMERAL": True,
+                      "MIN_FREE_BYTES": 0, "DELETE_SECRET_FILE": str(path)})
+    assert app.config["DELETE_SECRET"] == SECRET
+    assert not (tmp_path / "root" / SECRET_NAME).exists()
+
+
+@pytest.mark.parametrize("settings, words", [
+    ({"DELETE_SECRET": "short"}, "UPLOADS_DELETE_SECRET must be at least 32 characters"),
+    ({"DELETE_SECRET": SECRET, "DELETE_SECRET_FILE": "/nonexistent"},
+     "set UPLOADS_DELETE_SECRET or UPLOADS_DELETE_SECRET_FILE, not both"),
+])
+def test_a_bad_key_setting_stops_the_start(tmp_path, settings, words):
+    from uploads.settings import ConfigError
+
+    with pytest.raises(ConfigError, match=words):
+        create_app({"ROOT": str(tmp_path), "ALLOW_EPHEMERAL": True, **settings})
+
+
+def test_a_damaged_stored_key_refuses_uploads_rather_than_keep_undeletable_files(root, app):
+    (root / SECRET_NAME).write_text("not a key\n")  # the first app made a good one
+    app = create_app({"ROOT": str(root), "ALLOW_EPHEMERAL": True, "MIN_FREE_BYTES": 0})
+    body, mimetype = multipart([("avatar", "a.jpg", "image/jpeg", make_image("JPEG"))])
+    answer = app.test_client().post("/api/upload/avatar", data=body, content_type=mimetype)
+    assert_json_error(answer, 503, "storage_unavailable")
+    assert stored_files(root) == []
