@@ -17,7 +17,8 @@ uploads). Commands treat these as data and never look behind them.
 
 Beside the public tree each store keeps one small text of its own, its id (`read_id`,
 `write_id`, written never-replacing like `put`; identity.py says why), outside `i/` and `f/` so
-that no command walks it and the public server never serves it.
+that no command walks it and the public server never serves it; so do the delete links' key
+and the owners' records (private.py: `put_private`, `read_private`, `walk_private`).
 """
 
 import contextlib
