@@ -8,17 +8,19 @@ import os
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from uploads.storage import ID_NAME
+from uploads.storage import OWN_NAMES
 
 # tests/stack/test_devstack_cli.py (another engineer's file) still imports it from here.
 
 
 def stored_files(root) -> list[str]:
-    """Every file under the root (temp folder included), relative, sorted; but the store's id,
-    which the app writes at its first start (uploads/storage/identity.py)."""
+    """Every file under the root (temp folder included), relative, sorted; but the store's id
+    and delete links' key, which the app writes at its first start (storage/identity.py,
+    deletion.py)."""
     found = []
     for folder, _dirs, files in os.walk(root):
-        found += [os.path.relpath(os.path.join(folder, f), root) for f in files if f != ID_NAME]
+        found += [os.path.relpath(os.path.join(folder, f), root)
+                  for f in files if f not in OWN_NAMES]
     return sorted(found)
 
 

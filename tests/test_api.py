@@ -187,7 +187,7 @@ def test_success_answer_is_the_contract(upload, root, app):
     assert list(body) == ["success", "data"] and body["success"] is True
     data = body["data"]
     assert set(data) == {"url", "filename", "path", "size", "width", "height", "content_type",
-                         "variants"}  # variants: added, every older field unchanged
+                         "variants", "delete_url"}  # added, every older field unchanged
     assert [(v["width"], v["height"]) for v in data["variants"]] == [(60, 40)]
     assert data["path"].startswith("/i/p/") and data["path"].endswith("/" + data["filename"])
     assert data["url"] == "http://127.0.0.1:8080" + data["path"]

@@ -48,7 +48,9 @@ def test_each_kind_is_accepted_with_its_type_and_name(attach, root, name):
     assert item["filename"] == f"Mon fichier.{ext}"
     assert item["path"].startswith("/f/p/") and item["path"].endswith(f"/Mon%20fichier.{ext}")
     assert item["url"] == "http://127.0.0.1:8080" + item["path"]
-    assert "delete_url" not in item  # not yet
+    folder = item["path"].lstrip("/").rsplit("/", 1)[0]
+    assert item["delete_url"].startswith("http://127.0.0.1:8080/api/upload/delete/")
+    assert item["delete_url"].endswith("/" + folder)  # the unit a delete removes: the folder
     key = item["path"].lstrip("/").rsplit("/", 1)[0] + "/" + item["filename"]
     stored = (root / key).read_bytes()
     assert len(stored) == item["size"]

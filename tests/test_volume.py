@@ -18,6 +18,7 @@ from uploads import create_app
 from uploads.settings import ConfigError
 from uploads.storage import ID_NAME
 from uploads.storage.identity import claim
+from uploads.storage.private import SECRET_NAME
 
 KEYS = ["i/p/2025/10/avatar_1760877849690_827t7v.png", "i/p/2026/11/avatar_1795000000000_ab.png"]
 
@@ -114,7 +115,8 @@ def test_commands_never_see_the_id(backend):
     backup = cli("backup", "-o", "-", "--json")
     assert backup.exit_code == 0, backup.output
     with tarfile.open(fileobj=io.BytesIO(backup.stdout_bytes)) as tar:
-        assert sorted(tar.getnames()) == sorted([*KEYS, "MANIFEST.json"])
+        # The id stays behind; the delete links' key is carried (commands/carried.py).
+        assert sorted(tar.getnames()) == sorted([*KEYS, "MANIFEST.json", SECRET_NAME])
 
 
 def test_the_count_is_refreshed_in_the_background_never_by_the_probe(backend, monkeypatch):
@@ -159,7 +161,8 @@ def test_the_local_id_is_a_plain_file_beside_i(tmp_path):
     root = tmp_path / "root"
     create_app({"ROOT": str(root), "ALLOW_EPHEMERAL": True, "MIN_FREE_BYTES": 0})
     assert (root / ID_NAME).stat().st_mode & 0o777 == 0o644
-    assert set(os.listdir(root)) <= {ID_NAME, ".tmp"}
+    assert (root / SECRET_NAME).stat().st_mode & 0o777 == 0o600  # the delete links' key
+    assert set(os.listdir(root)) <= {ID_NAME, SECRET_NAME, ".tmp"}
     assert not (root / ".tmp").exists() or os.listdir(root / ".tmp") == []  # no temp left
 
 

@@ -21,6 +21,7 @@ from . import (
     api,
     attachments,
     commands,
+    deletion,
     errors,
     links,
     logs,
@@ -106,6 +107,15 @@ def create_app(test_config=None, serving=True):
             extra={"volume_id": volume.id, "files": volume.files})
         app.extensions["uploads.volume"] = volume
         _write_link_include(config)
+    # Delete links' key (deletion.py): made or read now, so that a store that cannot keep it
+    # shows at start; a store down at start is asked again at the first upload.
+    app.extensions["uploads.delete"] = deletion.DeleteKeys(store, config["DELETE_SECRET"])
+    if serving:
+        try:
+            app.extensions["uploads.delete"].secret  # noqa: B018 (made or read once, cached)
+        except errors.StorageUnavailable as exc:
+            logging.getLogger(__name__).warning("delete links' key not read yet: %s",
+                                                exc.detail)
     app.extensions["uploads.storage"] = store
     app.extensions["uploads.readiness"] = Readiness(store, checked=serving)  # for /readyz
     Image.MAX_IMAGE_PIXELS = config["MAX_PIXELS"]  # Pillow's own bomb check: the same cap
@@ -125,6 +135,7 @@ def create_app(test_config=None, serving=True):
     app.register_blueprint(api.bp)
     app.register_blueprint(attachments.bp)
     app.register_blueprint(links.bp)
+    app.register_blueprint(deletion.bp)
     metrics.register(app)
     commands.register(app)
     if config["PROXY_COUNT"]:

@@ -14,7 +14,7 @@ import time
 from flask import Blueprint, current_app, jsonify, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from . import images, metrics, variants
+from . import images, metrics, owners, variants
 from .auth import authenticate
 from .errors import (
     ClientGone,
@@ -44,7 +44,8 @@ def upload_avatar():
     subject = authenticate(config, request.headers.get("Authorization"))
     data, size = _the_file(config["MAX_BYTES"])
     metrics.sniffed(data)
-    store = current_app.extensions["uploads.storage"]
+    store, keys = current_app.extensions["uploads.storage"], delete_keys()
+    owner = owners.owner_of(store, subject)  # a record only with a JWT's subject
     # Each file is written as soon as it is encoded (`keeping`), while the next is encoded.
     with store.keeping() as keep:
         # Decoded pixels are the big cost: a slot, shared fairly between clients (admission.py).
@@ -56,7 +57,7 @@ def upload_avatar():
             image_ms = (time.perf_counter() - decoded) * 1000
         _still_there("before storing")
         key = store.put_new(result.ext, result.stored(), result.content_type,
-                            variants.files(result.variants))
+                            variants.files(result.variants), owner=owner)
     metrics.stored(len(result.data), time.perf_counter() - started)
     path = url_path(key)
     url = config["PUBLIC_BASE_URL"] + path
@@ -68,6 +69,7 @@ def upload_avatar():
         "url": url, "filename": key.rsplit("/", 1)[1], "path": path, "size": len(result.data),
         "width": result.width, "height": result.height, "content_type": result.content_type,
         "variants": [v.describe(url) for v in result.variants],
+        "delete_url": keys.url(config["PUBLIC_BASE_URL"], key, owner),
     })
     response.status_code = 201
     response.headers["Location"] = url
@@ -91,6 +93,14 @@ def upload_limits():
     response.headers["Content-Language"] = language
     response.vary.add("Accept-Language")
     return response
+
+
+def delete_keys():
+    """The delete links' key, read before anything is stored: a store that cannot give it
+    refuses the upload (503) rather than keep a file nobody can delete."""
+    keys = current_app.extensions["uploads.delete"]
+    keys.secret  # noqa: B018 (cached after the first read)
+    return keys
 
 
 def _still_there(stage: str) -> None:

@@ -19,8 +19,8 @@ import time
 
 from flask import Blueprint, current_app, jsonify, request
 
-from . import filenames, images, kinds, links, naming, variants
-from .api import file_parts
+from . import filenames, images, kinds, links, naming, owners, variants
+from .api import delete_keys, file_parts
 from .auth import authenticate
 from .errors import (
     AttachmentTooLarge,
@@ -150,11 +150,14 @@ def upload_attachments():
         prepared = [_prepare(part, kind, config, subject) for part, kind in checked]
         if client_gone(request.environ):
             raise ClientGone("before storing")
-        stored = _store_all(store, prepared)
+        keys, owner = delete_keys(), owners.owner_of(store, subject)
+        stored = _store_all(store, prepared, owner)
     finally:
         receiving.discard()
     base = config["PUBLIC_BASE_URL"]
     files = [_describe(base, key, item) for key, item in zip(stored, prepared, strict=True)]
+    for key, described in zip(stored, files, strict=True):
+        described["delete_url"] = keys.url(base, key, owner)
     if config["ATTACHMENTS_PRIVATE"]:
         files = [links.signed_entry(entry, config) for entry in files]
     log.info("stored attachments", extra={
@@ -199,30 +202,33 @@ def _prepare(part: Part, kind: kinds.Kind, config, subject):
     return part, kind, name, result
 
 
-def _store_all(store: Storage, prepared) -> list[str]:
-    """Every file placed, or none: a failure removes those placed before it."""
+def _store_all(store: Storage, prepared, owner=None) -> list[str]:
+    """Every file placed, or none: a failure removes those placed before it (and the owner's
+    records of them)."""
     stored: list[str] = []
     try:
         for part, kind, name, result in prepared:
             if result is None:
-                stored.append(store.put_new_file(name, part.path, part.size,
+                stored.append(store.put_new_file(name, part.path, part.size, owner,
                                                  content_type=kind.content_type))
             else:
-                stored.append(_put_image(store, name, result))
+                stored.append(_put_image(store, name, result, owner))
     except BaseException:
         for key, (_, _, _, result) in zip(stored, prepared, strict=False):
             extras = [naming.variant_key(key, v.box) for v in result.variants] if result else []
-            for stale in (key, *extras):
+            for stale in (*extras, key):
                 with contextlib.suppress(StorageUnavailable):
                     store.delete(stale)
+            if owner is not None:
+                owner.release(key)
         raise
     return stored
 
 
-def _put_image(store: Storage, name: str, result) -> str:
+def _put_image(store: Storage, name: str, result, owner=None) -> str:
     return store.put_new(result.ext, result.data, result.content_type,
                          variants.files(result.variants),
-                         new_key=lambda: naming.new_attachment_key(name))
+                         new_key=lambda: naming.new_attachment_key(name), owner=owner)
 
 
 def _describe(base: str, key: str, item) -> dict:

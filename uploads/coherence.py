@@ -8,7 +8,7 @@ from .values import is_link_secret, is_public_key
 def secret_files(config: dict) -> list[str]:
     """`X_FILE` settings: X is read from that file (a Docker or Kubernetes secret mount)."""
     problems = []
-    for name in ("S3_ACCESS_KEY_ID", "S3_SECRET_ACCESS_KEY", "LINK_SECRET"):
+    for name in ("S3_ACCESS_KEY_ID", "S3_SECRET_ACCESS_KEY", "LINK_SECRET", "DELETE_SECRET"):
         path = config[name + "_FILE"]
         if not path:
             continue
@@ -44,6 +44,8 @@ def cross_checks(config: dict) -> list[str]:
         problems.append("UPLOADS_JWT_PUBLIC_KEY is not a PEM RSA or EC public key")
     if config["JWT_SECRET"] and len(config["JWT_SECRET"]) < 32:
         problems.append("UPLOADS_JWT_SECRET must be at least 32 characters")
+    if config["DELETE_SECRET"] and len(config["DELETE_SECRET"]) < 32:
+        problems.append("UPLOADS_DELETE_SECRET must be at least 32 characters")
     if config["METRICS_PORT"] in (config["PORT"], 8080, 8081, 8082, 8084):
         problems.append("UPLOADS_METRICS_PORT must differ from UPLOADS_PORT, 8080-8082 and 8084 "
                         "(the edge's other ports in compose)")

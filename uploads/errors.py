@@ -17,6 +17,7 @@ always reads `{"success": false, "error": <message for people>, "code": <stable 
     │   ├── SignRequestInvalid        400 bad_sign_request (POST /api/upload/sign)
     │   └── NotAttachmentPath         400 not_attachment_path (only those are signed)
     ├── Unauthorized                  401 unauthorized
+    ├── InvalidDeleteLink             403 invalid_delete_link (a delete URL altered or cut)
     ├── NotFound                      404 not_found
     │   └── NoSuchAttachment          404 no_such_attachment (a path to sign holds nothing)
     ├── MethodNotAllowed              405 method_not_allowed
@@ -102,6 +103,10 @@ class NotAttachmentPath(BadRequest):
 
 class Unauthorized(UploadsError):
     status, code = 401, "unauthorized"
+
+
+class InvalidDeleteLink(UploadsError):
+    status, code = 403, "invalid_delete_link"
 
 
 class NotFound(UploadsError):

@@ -90,6 +90,12 @@ MESSAGES: dict[str, dict[str, str]] = {
         "fr": "Authentification requise : jeton Bearer absent, expiré ou invalide",
         "en": "Authentication required: Bearer token missing, expired or invalid",
     },
+    "invalid_delete_link": {  # DELETE on a delete_url (uploads/deletion.py)
+        "fr": "Lien de suppression invalide : seul le delete_url exact reçu à l'envoi "
+              "supprime un fichier",
+        "en": "Invalid delete link: only the exact delete_url received with the upload "
+              "deletes a file",
+    },
     "not_found": {
         "fr": "Ressource introuvable",
         "en": "Not found",

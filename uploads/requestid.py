@@ -14,6 +14,7 @@ import logging
 import time
 import uuid
 
+from .deletion import redact
 from .logs import REQUEST_ID
 
 log = logging.getLogger(__name__)
@@ -64,7 +65,7 @@ class _Logged:
         finally:
             environ = self.environ
             log.info("request", extra={
-                "method": environ.get("REQUEST_METHOD"), "path": environ.get("PATH_INFO"),
+                "method": environ.get("REQUEST_METHOD"), "path": redact(environ.get("PATH_INFO")),
                 "query": environ.get("QUERY_STRING") or None,
                 "status": self.status[0] if self.status else None, "bytes": self.sent,
                 "ms": round((time.perf_counter() - self.started) * 1000, 1),

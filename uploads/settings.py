@@ -84,8 +84,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("MAX_BYTES", str(5 * MIB), "Largest accepted file, in bytes (5 MiB).", whole(1)),
     Setting("ATTACHMENTS", "false",
             "Accept attachments at POST /api/upload/attachment (README, \"The attachment "
-            "contract\"); off, that route is a 404. Off by default until attachments can be "
-            "deleted: a new way to fill the storage is the operator's choice.",
+            "contract\"); off, that route is a 404. Off by default: a new way to fill the storage "
+            "is the operator's choice, not a side effect of an upgrade.",
             boolean),
     Setting("ATTACHMENT_MAX_FILES", "10",
             "Files one attachment upload may carry (parts named `file`); more: 400.",
@@ -157,6 +157,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("JWT_AUDIENCE", "", "Required `aud` claim, when set."),
     Setting("JWT_ISSUER", "", "Required `iss` claim, when set."),
     Setting("JWT_LEEWAY", "30", "Clock skew allowed on `exp`/`nbf`, in seconds.", whole(0, 600)),
+    Setting("DELETE_SECRET", "",
+            "Key of the delete links (`delete_url`, README \"Deleting uploads\"), at least 32 "
+            "characters, the same for every replica. Empty: a random one made once and kept in "
+            "the store (`.uploads-delete-secret`, never served). Changing it voids every delete "
+            "link given so far."),
+    Setting("DELETE_SECRET_FILE", "", "A file holding `DELETE_SECRET` (a secret mount)."),
     Setting("PROXY_COUNT", "1",
             "Proxies in front of the app that set X-Forwarded-For (Traefik: 1).", whole(0, 5)),
     Setting("BIND", "127.0.0.1:8000", "gunicorn listen address."),

@@ -13,7 +13,7 @@ import pytest
 
 from devstack.images import encode, noise, photo
 from helpers import stored_files
-from uploads import naming
+from uploads import naming, owners
 
 from .conftest import JWT_SECRET, upload_requests
 
@@ -44,8 +44,9 @@ def shown_bytes(text: str) -> int:
     return int(re.sub(r"\D", "", exact.group(1) if exact else text))
 
 
-def assert_stored_and_displayed(page, stack, before, size, mime):
-    """The page shows the stored image, decoded at `size`, and that one file is on disk."""
+def assert_stored_and_displayed(page, stack, before, size, mime, owner=None):
+    """The page shows the stored image, decoded at `size`, and that one file is on disk
+    (with its owner's record when a token named one: uploads/owners.py)."""
     assert not page.visible("#error"), page.text("#error")
     assert page.text("#status") == STORED
     img = page.image("#result-img")
@@ -58,7 +59,8 @@ def assert_stored_and_displayed(page, stack, before, size, mime):
     variants = {link[len(stack.url) + 1:] for link in links}
     assert all(naming.main_stem(v) == path.rpartition(".")[0] for v in variants), variants
     assert len(variants) == len([box for box in (512, 256, 128, 64) if box < max(size)])
-    assert files_under(stack.root) - before == {path} | variants
+    record = {owners.record_name(owners.owner_id(owner), path)} if owner else set()
+    assert files_under(stack.root) - before == {path} | variants | record
     markup = page.text("#result-srcset")
     assert markup.startswith(f'<img src="{img["src"]}"') and all(link in markup for link in links)
     on_disk = (stack.root / path).stat().st_size
@@ -212,7 +214,8 @@ def test_token_field_sends_a_bearer_token(page, jwt_stack):
     token = jwt.encode({"sub": "operateur", "exp": int(time.time()) + 300}, JWT_SECRET, "HS256")
     page.tab.keyboard.type(token)
     page.send()
-    assert_stored_and_displayed(page, jwt_stack, before, (160, 120), "image/webp")
+    assert_stored_and_displayed(page, jwt_stack, before, (160, 120), "image/webp",
+                                owner="operateur")
 
 
 @pytest.mark.parametrize("locale", ["en-US"])

@@ -4,13 +4,16 @@ import hashlib
 import json
 import os
 import stat
+import time
 
+import jwt
 import pytest
 
+from devstack.client import multipart
 from devstack.images import make_image
 from helpers import cli_runner
 from uploads import create_app
-from uploads.storage import ID_NAME
+from uploads.storage import OWN_NAMES
 
 JPEG_KEY = "i/p/2025/10/avatar_1760877849690_827t7v.jpg"
 PNG_KEY = "i/p/2025/11/avatar_1762000000000_abc123.png"
@@ -40,7 +43,7 @@ def fingerprint(root) -> dict:
     but the store's own id, which differs from store to store (uploads/storage/identity.py)."""
     found = {}
     for folder, dirs, files in os.walk(str(root)):
-        for name in [n for n in dirs + files if n != ID_NAME]:
+        for name in [n for n in dirs + files if n not in OWN_NAMES]:
             path = os.path.join(folder, name)
             st = os.lstat(path)
             row = (stat.S_IFMT(st.st_mode), stat.S_IMODE(st.st_mode))
@@ -94,3 +97,23 @@ def other(tmp_path):
 
     run.root = root
     return run
+
+
+JWT_SECRET = "k" * 40
+
+
+@pytest.fixture
+def jwt_app(root):
+    """An app on `root` taking uploads with JWTs (their subjects are recorded: owners.py)."""
+    return create_app({"ROOT": str(root), "ALLOW_EPHEMERAL": True, "MIN_FREE_BYTES": 0,
+                       "ATTACHMENTS": True, "AUTH": "jwt", "JWT_SECRET": JWT_SECRET})
+
+
+def send(app, sub, route, parts):
+    """POST `parts` to `route` with a token of subject `sub`: the answer's data."""
+    token = jwt.encode({"sub": sub, "exp": int(time.time()) + 300}, JWT_SECRET, "HS256")
+    body, mimetype = multipart(parts)
+    answer = app.test_client().post(route, data=body, content_type=mimetype,
+                                    headers={"Authorization": f"Bearer {token}"})
+    assert answer.status_code == 201, answer.get_json()
+    return answer.get_json()["data"]

@@ -15,7 +15,7 @@ from devstack.client import BOUNDARY
 from devstack.images import PNG_SIGNATURE, png_chunk
 from uploads import naming
 from uploads.naming import PATH_RE
-from uploads.storage import ID_NAME
+from uploads.storage import OWN_NAMES
 
 FORMATS = {"image/jpeg": "JPEG", "image/png": "PNG", "image/webp": "WEBP"}
 EXTENSIONS = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp"}
@@ -66,7 +66,7 @@ def files_under(folder) -> list[Path]:
     folder = Path(folder)
     if not folder.exists():
         return []
-    return sorted(p for p in folder.rglob("*") if not p.is_dir() and p.name != ID_NAME)
+    return sorted(p for p in folder.rglob("*") if not p.is_dir() and p.name not in OWN_NAMES)
 
 
 def assert_stored(root, data: dict) -> Path:

@@ -149,6 +149,7 @@ def test_an_allowed_origins_preflight_is_answered_by_the_edge(jwt_stack):
     assert answer.status_code in (200, 204)
     assert grants(answer) == [ALLOWED]
     assert "POST" in answer.headers["Access-Control-Allow-Methods"]
+    assert "DELETE" in answer.headers["Access-Control-Allow-Methods"]  # a page's delete_url
     assert "authorization" in answer.headers["Access-Control-Allow-Headers"].lower()
     assert "Access-Control-Allow-Credentials" not in answer.headers
     # The control: a request that does reach the app is in its access log.

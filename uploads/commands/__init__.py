@@ -5,10 +5,10 @@ one JSON document with `--json`), exits 0 only when all is well, and changes the
 when changing it is its job (`restore`, `migrate`, `gc --apply`).
 """
 
-from . import backfill, backup, du, gc, migrate, restore, smoke, verify
+from . import backfill, backup, du, gc, migrate, purge, restore, smoke, verify
 
 COMMANDS = (verify.verify, backup.backup, restore.restore, migrate.migrate, gc.gc, du.du,
-            smoke.smoke, backfill.variants_command)
+            smoke.smoke, backfill.variants_command, purge.purge)
 
 
 def register(app):

@@ -1,11 +1,12 @@
 """`backup`: one tar archive of `f/` and `i/` (attachments and images) whose last member is a
 manifest of every file in it.
 
-Uploads go on during a backup: stored files are immutable (never rewritten, only added or
-removed by gc), so the list is taken once and each file read once, its size and SHA-256 taken
-from the very bytes written into the archive. A file removed after the listing is skipped (and
-said); the manifest therefore describes exactly the archive's members, never the volume at
-some other instant. Everything comes through the storage interface: any backend backs up alike.
+Uploads go on during a backup: stored files are immutable (never rewritten, only added, or
+removed by gc, a delete link or purge), so the list is taken once and each file read once, its
+size and SHA-256 taken from the very bytes written into the archive. A file removed after the
+listing is skipped (and said); the manifest therefore describes exactly the archive's members,
+never the volume at some other instant. Everything comes through the storage interface: any
+backend backs up alike.
 """
 
 import contextlib
@@ -22,6 +23,7 @@ import click
 from flask.cli import with_appcontext
 
 from ..errors import UploadsError
+from . import carried
 from .common import human, output_options, progress, storage
 from .guards import allow_empty_option, refuse_empty
 
@@ -62,7 +64,7 @@ def backup(output, use_gzip, allow_empty, as_json, show_progress):
     files = list(store.walk())
     refuse_empty([f.key for f in files], allow_empty, as_json, "back up", err=output == "-")
     skipped = [found.key for found in store.audit() if found.stray]
-    manifest, vanished = [], []
+    manifest, vanished, private = [], [], []
     partial = None if output == "-" else f"{output}.partial-{os.getpid()}"
     try:
         with contextlib.ExitStack() as stack:
@@ -74,7 +76,11 @@ def backup(output, use_gzip, allow_empty, as_json, show_progress):
                 for entry in bar:
                     row = _add(tar, store, entry)
                     (manifest if row else vanished).append(row or entry.key)
-                _add_manifest(tar, manifest)
+                # The delete links' key and the owners' records (carried.py): no uploads,
+                # but the copy needs them for its delete links and purge.
+                private = [row for name in carried.names(store)
+                           if (row := carried.archive(tar, store, name))]
+                _add_manifest(tar, manifest + private)
             out.flush()
             if partial:
                 os.fsync(out.fileno())
@@ -91,14 +97,17 @@ def backup(output, use_gzip, allow_empty, as_json, show_progress):
     total = sum(row["size"] for row in manifest)
     if as_json:
         report(json.dumps({"ok": True, "output": output, "files": len(manifest), "bytes": total,
-                           "gzip": use_gzip, "vanished": vanished, "skipped": skipped},
+                           "gzip": use_gzip, "vanished": vanished, "skipped": skipped,
+                           "private": [row["path"] for row in private]},
                           indent=2))
         return
     for key in vanished:
         report(f"WARN {key}: removed during the backup, not archived")
     for key in skipped:
         report(f"WARN {key}: not a regular file, not archived")
-    report(f"ok: {len(manifest)} files, {human(total)} archived to {output}")
+    report(f"ok: {len(manifest)} files, {human(total)} archived to {output}"
+           + (f" (and {len(private)} private objects: the delete links' key, owners' records)"
+              if private else ""))
 
 
 def _add(tar: tarfile.TarFile, store, entry) -> dict | None:

@@ -6,15 +6,15 @@ contains `i/` (a copy of `public/`, or another storage root) is accepted too. Re
 kept, so `/i/p/2025/10/avatar_….jpg` stays the same URL. Files are checked (accepted format that
 decodes) and copied byte for byte: their bytes are the ones users saw. Only a file whose content
 is not the format its extension names is re-encoded to that format (reencode.py), as its URL
-worked before and must keep working. The source is a local folder whatever the backend (so
-`UPLOADS_STORAGE=s3` copies a volume into the bucket, same keys); the storage is written only
-through its interface, and every object written is read back and compared by SHA-256. A run that
-stops halfway is resumed by running it again: what is already there (the same bytes, or the
-re-encoded copy of the same source) is skipped.
+worked before and must keep working. The source is a local folder whatever the backend (with
+`UPLOADS_STORAGE=s3`, a volume copied into the bucket, same keys), each object written read
+back and compared by SHA-256. A run that stops halfway is resumed by running it again: what is
+there already (the same bytes, or the re-encoded copy of the same source) is skipped.
 
 A source that is a storage root may hold attachments too (`f/`): they are copied the same way,
 byte for byte, each checked as `verify` checks it (the layout, the kind its name says), into a
-volume or a bucket alike.
+volume or a bucket alike. Its private objects (delete links' key, owners' records) come
+along (carried.py).
 """
 
 import hashlib
@@ -31,6 +31,7 @@ from ..errors import StorageUnavailable, UploadsError
 from ..images import FORMATS, sniff
 from ..naming import FILES_TOP, PUBLIC_TOP
 from ..storage.tree import scan
+from . import carried
 from .attached import folder_problems, source_problem
 from .common import (
     content_type,
@@ -113,6 +114,8 @@ def migrate(source, dry_run, as_json, show_progress):
                                             "stored_as": named_format(key)})
             if key.startswith(PUBLIC_TOP + "/") and not naming.is_valid_key(key):
                 result["legacy"].append(key)
+    if prefix == PUBLIC_TOP:  # a storage root: its private objects too
+        carried.copy_in(store, base, dry_run, result)
     ok = not result["rejected"] and not result["conflicts"]
     if as_json:
         print_json({"ok": ok, "dry_run": dry_run, "source": source, **result,

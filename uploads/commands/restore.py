@@ -22,6 +22,7 @@ from flask.cli import with_appcontext
 
 from ..errors import StorageUnavailable, UploadsError
 from ..naming import is_attachment_key, is_public_key
+from . import carried
 from .backup import MANIFEST
 from .common import content_type, output_options, print_json, progress, storage
 
@@ -80,6 +81,7 @@ def restore(source, overwrite, check_only, as_json, show_progress):
            "conflict_paths": conflicts}
     action = "replaced" if overwrite else "left alone"
     lines = [f"CONFLICT {key}: exists with different content, {action}" for key in conflicts]
+    lines += [carried.KEPT for state, _ in plan.values() if state == "kept"]
     would = "would be " if check_only else ""
     lines.append(f"{'ok' if ok else 'FAILED'}: {len(plan)} files in the archive; "
                  f"{would}restored {counts['restored']}, {would}replaced {counts['replaced']}, "
@@ -164,12 +166,15 @@ def _safe_key(member: tarfile.TarInfo) -> str:
     if not member.isreg():
         raise Refused(f"{member.name}: not a regular file (link, folder or device)")
     # absolute names, '..', anything outside i/ but an attachment's key
-    if not (is_public_key(member.name) or is_attachment_key(member.name)):
+    if not (is_public_key(member.name) or is_attachment_key(member.name)
+            or carried.is_private(member.name)):  # the delete links' key, owners' records
         raise Refused(f"{member.name!r}: unsafe name")
     return member.name
 
 
 def _state(store, key: str, sha: str) -> str:
+    if carried.is_private(key):
+        return carried.state(store, key, sha)
     try:
         data = store.read(key)
     except KeyError:
@@ -184,12 +189,19 @@ def _write(archive, store, plan: dict, counts: dict, overwrite: bool, show_progr
         members = (m for m in tar if m.name != MANIFEST)
         for member, _ in zip(members, bar, strict=False):
             state, sha = plan[member.name]
-            if state == "same":
+            if state in ("same", "kept"):
                 continue
             data = tar.extractfile(member).read()
             if hashlib.sha256(data).hexdigest() != sha:
                 raise Refused(f"{member.name}: the archive changed since it was checked")
             key, kept = member.name, {"mode": member.mode & 0o777, "mtime": member.mtime}
+            if carried.is_private(key):
+                if state == "new" or overwrite:
+                    carried.put(store, key, data, replace=state != "new")
+                    counts["restored" if state == "new" else "replaced"] += 1
+                else:
+                    counts["conflicts"] += 1
+                continue
             if state == "new" and store.put(key, data, content_type(key), **kept):
                 counts["restored"] += 1
             elif _state(store, key, sha) == "same":

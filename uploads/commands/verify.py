@@ -14,6 +14,7 @@ from flask.cli import with_appcontext
 
 from .. import naming, variants
 from ..errors import StorageUnavailable
+from . import carried
 from .attached import content_problem, folder_problems, is_attachment, is_image_main
 from .common import (
     human,
@@ -97,6 +98,7 @@ def verify(urls, strict, allow_empty, as_json, show_progress):
         warnings.append((f"{top}/", f"{count} {what} lack variants (served their main file "
                                     "instead): `flask --app app variants --backfill` writes "
                                     "them"))
+    warnings += carried.orphans(store)  # owners' records whose upload is gone
     errors.sort(key=lambda row: row[0])  # the backend's findings among the others, by key
     warnings.sort(key=lambda row: row[0])
     errors += [(name, "temp leftover of a dead or stale writer") for name in store.leftovers()]

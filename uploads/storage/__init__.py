@@ -17,7 +17,8 @@ uploads). Commands treat these as data and never look behind them.
 
 Beside the public tree each store keeps one small text of its own, its id (`read_id`,
 `write_id`, written never-replacing like `put`; identity.py says why), outside `i/` and `f/` so
-that no command walks it and the public server never serves it.
+that no command walks it and the public server never serves it; so do the delete links' key
+and the owners' records (private.py: `put_private`, `read_private`, `walk_private`).
 """
 
 import contextlib
@@ -35,6 +36,8 @@ MAX_NAME_TRIES = 8
 FILE_MODE = 0o644  # what an object looks like on a backend without modes: readable by all
 ID_NAME = ".uploads-volume-id"  # the store's id: a file at the root, an object at the top
 ID_MAX = 200  # bytes of it read: an id is 36
+# Names at the store's top that are its own, not uploads: the id, the delete links' key.
+OWN_NAMES = (ID_NAME, ".uploads-delete-secret")
 
 
 @dataclass(frozen=True)
@@ -126,11 +129,13 @@ class Storage(ABC):
         """Remove the object; False when it was already gone."""
 
     def put_new(self, ext: str, data: bytes, content_type: str,
-                variants: Iterable[tuple[int, bytes, str]] = (), new_key=None) -> str:
+                variants: Iterable[tuple[int, bytes, str]] = (), new_key=None,
+                owner=None) -> str:
         """Store under a fresh name (`new_key()`, an avatar's by default), drawing another on
         the (rare) clash. `variants` (box, bytes, content type) are stored first under the same
         stem (naming.variant_key): once the main file is visible, its variants exist. On any
-        failure, or a clash, the variants written for that name are removed again."""
+        failure, or a clash, the variants written for that name are removed again. `owner`
+        (owners.Owner): its record of the name is written before anything else."""
         variants = list(variants)
 
         def put(key):
@@ -138,7 +143,7 @@ class Storage(ABC):
                       for box, extra, extra_type in variants]
             return self.put_set(key, data, content_type, extras)
 
-        return self.fresh(new_key or (lambda: naming.new_key(ext)), put)
+        return self.fresh(new_key or (lambda: naming.new_key(ext)), put, owner)
 
     @contextlib.contextmanager
     def keeping(self) -> Iterator[Callable[[bytes], object]]:
@@ -148,12 +153,12 @@ class Storage(ABC):
         yield lambda data: data
 
     @staticmethod
-    def fresh(new_key, put) -> str:
+    def fresh(new_key, put, owner=None) -> str:
         """`put(key)` under keys from `new_key()` until one is free (`put` says False on a
-        clash, having left nothing): the key it took."""
+        clash, having left nothing): the key it took; an `owner` records it first (owners.py)."""
         for _ in range(MAX_NAME_TRIES):
             key = new_key()
-            if put(key):
+            if owner.put(key, put) if owner is not None else put(key):
                 return key
         raise StorageUnavailable(f"no free name after {MAX_NAME_TRIES} tries")
 

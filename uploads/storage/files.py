@@ -5,6 +5,7 @@ A mixin of LocalStorage (local.py), which gives `_temp_file`, `_check_room`, `pa
 `root`.
 """
 
+import contextlib
 import os
 from typing import BinaryIO
 
@@ -39,10 +40,20 @@ class AttachmentFiles:
                 os.close(fd)
             return place(self.root, tmp_path, final)
 
-    def put_new_file(self, name: str, tmp_path: str, size: int, content_type: str = "") -> str:
+    def remove_folder(self, folder: str) -> None:
+        """An attachment's folder, once a delete emptied it (a folder still holding something
+        stays)."""
+        if naming.attachment_folder(folder + "/x") != folder:
+            raise ValueError(f"not an attachment folder: {folder!r}")
+        with contextlib.suppress(OSError):
+            os.rmdir(os.path.join(self.root, *folder.split("/")))
+
+    def put_new_file(self, name: str, tmp_path: str, size: int, owner=None,
+                     content_type: str = "") -> str:
         """The staged file under a fresh attachment key holding the display name `name`
-        (naming.new_attachment_key), drawing another id on the (rare) clash. `content_type` is
-        for an object store; nginx types a volume's files by their extension."""
+        (naming.new_attachment_key), drawing another id on the (rare) clash; `owner`'s record
+        written first (Storage.fresh). `content_type` is for an object store; nginx types a
+        volume's files by their extension."""
         self._check_room(size)
         return self.fresh(lambda: naming.new_attachment_key(name),
-                          lambda key: self.put_file(key, tmp_path))
+                          lambda key: self.put_file(key, tmp_path), owner)

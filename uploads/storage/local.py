@@ -20,6 +20,7 @@ from ..settings import ConfigError
 from . import _WRITERS, ID_MAX, ID_NAME, Entry, Finding, Space, Storage
 from .atomic import Staging, os_errors, place, stage
 from .files import STRAY, AttachmentFiles
+from .private import LocalPrivate
 from .tree import (
     alive,
     audit,
@@ -35,7 +36,7 @@ STALE_SECONDS = 3600  # a temp file this old is a leftover whatever its owner
 MISSING = (FileNotFoundError, NotADirectoryError)
 
 
-class LocalStorage(AttachmentFiles, Storage):
+class LocalStorage(AttachmentFiles, LocalPrivate, Storage):
     def __init__(self, root: str, min_free: int = 0):
         super().__init__(min_free)
         self.root = os.path.abspath(root)

@@ -22,6 +22,7 @@ from .. import naming
 from ..errors import StorageUnavailable
 from ..settings import ConfigError
 from . import ID_MAX, ID_NAME, Entry, Space, Storage
+from .private import S3Private
 from .s3files import IMMUTABLE, TAKEN, S3AttachmentFiles
 
 __all__ = ["IMMUTABLE", "S3Storage"]
@@ -32,7 +33,7 @@ DENIED = {"AccessDenied", "403", "Forbidden", "AllAccessDisabled"}
 BAD_KEYS = {"InvalidAccessKeyId", "SignatureDoesNotMatch", "InvalidToken", "ExpiredToken"}
 
 
-class S3Storage(S3AttachmentFiles, Storage):
+class S3Storage(S3AttachmentFiles, S3Private, Storage):
     remote = True
 
     def __init__(self, bucket: str, endpoint: str = "", region: str = "us-east-1",

@@ -51,11 +51,12 @@ class S3AttachmentFiles:
             raise StorageUnavailable(f"spool: {exc.strerror or exc}") from exc
         return os.fdopen(fd, "w+b"), path
 
-    def put_new_file(self, name: str, tmp_path: str, size: int, content_type: str = "") -> str:
+    def put_new_file(self, name: str, tmp_path: str, size: int, owner=None,
+                     content_type: str = "") -> str:
         """The spooled file under a fresh attachment key holding the display name `name`,
-        drawing another id on the (rare) clash."""
+        drawing another id on the (rare) clash; `owner`'s record written first (Storage.fresh)."""
         return self.fresh(lambda: naming.new_attachment_key(name),
-                          lambda key: self.put_file(key, tmp_path, content_type))
+                          lambda key: self.put_file(key, tmp_path, content_type), owner)
 
     def put_file(self, key: str, path: str, content_type: str = "") -> bool:
         """The local file at `path` stored at `key` in parts, never replacing: False (nothing
