@@ -71,6 +71,31 @@ def run(port: int, path: str, image: str, connections: int, max_requests: int,
     return state
 
 
+def alternate(ports: list[int], path: str, image: str, count: int, hard_seconds: float) -> dict:
+    """One upload to each port in turn, `count` turns, one kept-alive connection each: two
+    servers compared request by request, so that whatever else the cores do in the meantime
+    falls on both alike. Statuses by port."""
+    name = os.path.basename(image)
+    with open(image, "rb") as src:
+        body, content_type = multipart([("avatar", name, TYPES.get(
+            name.rsplit(".", 1)[-1], "application/octet-stream"), src.read())])
+    conns = {port: http.client.HTTPConnection("127.0.0.1", port, timeout=30) for port in ports}
+    statuses: dict[str, dict[str, int]] = {str(port): {} for port in ports}
+    started = time.monotonic()
+    for _ in range(count):
+        if time.monotonic() - started > hard_seconds:
+            break
+        for port, conn in conns.items():
+            conn.request("POST", path, body=body, headers={"Content-Type": content_type})
+            answer = conn.getresponse()
+            answer.read()
+            got = statuses[str(port)]
+            got[str(answer.status)] = got.get(str(answer.status), 0) + 1
+    for conn in conns.values():
+        conn.close()
+    return {"statuses": statuses, "elapsed": time.monotonic() - started}
+
+
 if __name__ == "__main__":
     args = json.loads(sys.argv[1])
-    json.dump(run(**args), sys.stdout)
+    json.dump(alternate(**args["alternate"]) if "alternate" in args else run(**args), sys.stdout)

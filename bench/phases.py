@@ -46,6 +46,21 @@ def upload(plan: Plan, port: int, image: str, connections: int = 1, seconds=None
     return json.loads(proc.stdout)
 
 
+def alternate(plan: Plan, ports: list[int], image: str, count: int) -> dict:
+    """`count` turns of one upload to each port (bench/client.py `alternate`), on the load
+    core; every answer must be a 201."""
+    args = {"alternate": dict(ports=ports, path="/api/upload/avatar", image=image, count=count,
+                              hard_seconds=count * 2.0)}
+    proc = subprocess.run(
+        ["taskset", "-c", str(plan.load_core), sys.executable, "-m", "bench.client",
+         json.dumps(args)], capture_output=True, text=True, timeout=count * 2.0 + 60, check=True)
+    result = json.loads(proc.stdout)
+    wrong = {port: got for port, got in result["statuses"].items() if set(got) != {"201"}}
+    if wrong:
+        raise RuntimeError(f"uploads not all 201: {wrong}")
+    return result
+
+
 def failures(results: list[dict]) -> str:
     """'413 x76, 502 x36' for answers other than 201 (and connection errors), '' if none."""
     counts: dict[str, int] = {}

@@ -1,12 +1,12 @@
 """Variants: what writing them costs an upload, and what they save a client.
 
 Two stacks at once, the same but for UPLOADS_VARIANTS (empty on one), measured in alternation
-round by round so that drift and neighbours' load fall on both alike: the app's own time per
-1 MP JPEG upload (its log's ms=). Twice: with the servers on every core, as deployed (the
-server time a client waits for, the target), and pinned to the server core (the CPU an upload
-costs, which is what a saturated server pays: reported, no target). Then the sizes a client
-gets: the 128 px copy of that typical photo, and the list-size (64 px) copy of a 12 MP phone
-photo against its stored main file.
+upload by upload (one client on the load core, `alternate`), so that drift and neighbours' load
+fall on both alike: the app's own time per 1 MP JPEG upload (its log's ms=). Twice: with the
+servers on every core, as deployed (the server time a client waits for, the target), and
+pinned to the server core (the CPU an upload costs, which is what a saturated server pays:
+reported, no target). Then the sizes a client gets: the 128 px copy of that typical photo, and
+the list-size (64 px) copy of a 12 MP phone photo against its stored main file.
 """
 
 import contextlib
@@ -17,11 +17,12 @@ import urllib.request
 from devstack import Stack
 from devstack.client import multipart
 
-from .phases import Plan, upload
+from .phases import Plan, alternate, upload
 from .report import Table, median
 from .servers import LogCursor, bench_env
 
 TARGETS = {"cost": 1.25, "card_bytes": 8 * 1024, "list_ratio": 50}
+ALTERNATIONS = {True: 60, False: 300}  # upload pairs per measure (quick run, full run)
 
 
 def _post(stack, path: str) -> dict:
@@ -60,12 +61,14 @@ def _server_times(plan: Plan, photo: str, cores: set[int], measured: list) -> di
             stacks = {name: running.enter_context(Stack(env=bench_env(MIN_FREE_BYTES=0, **extra)))
                       for name, extra in (("without", {"VARIANTS": ""}), ("with", {}))}
         cursors = {name: LogCursor(stack.log_path("gunicorn")) for name, stack in stacks.items()}
-        server = {name: [] for name in stacks}
         size = os.path.getsize(photo)
-        for _ in range(plan.upload_rounds):
-            for name, stack in stacks.items():
-                upload(plan, stack.port, photo, min_requests=plan.upload_min)
-                server[name] += [ms for ms, _ in cursors[name].take(size)]
+        for stack in stacks.values():  # warm: each worker's first upload pays for its imports
+            upload(plan, stack.port, photo, seconds=0, max_requests=3, min_requests=3)
+        for cursor in cursors.values():
+            cursor.take()
+        alternate(plan, [stacks[name].port for name in ("without", "with")], photo,
+                  ALTERNATIONS[plan.quick])
+        server = {name: [ms for ms, _ in cursors[name].take(size)] for name in stacks}
         for i, path in enumerate(measured):
             measured[i] = _post(stacks["with"], path)
             for variant in measured[i]["variants"]:
@@ -83,7 +86,8 @@ def compare(plan: Plan, photo_1mp: str, phone_12mp: str, table: Table, server_co
     listed = min(phone["variants"], key=lambda v: v["width"])
     card_bytes, list_bytes = card["bytes"], listed["bytes"]
     table.section(f"Variants: the app's time per 1 MP JPEG upload with UPLOADS_VARIANTS "
-                  f"(64,128,256,512) and without, {plan.upload_rounds} rounds alternating, on "
+                  f"(64,128,256,512) and without, {ALTERNATIONS[plan.quick]} uploads each, "
+                  f"alternating one by one, on "
                   f"every core as deployed, then on one core (its CPU cost); the sizes a "
                   "client gets")
     for label, times in (("every core", deployed), ("one core", pinned)):
