@@ -189,6 +189,63 @@ def test_a_refused_attachment_upload_leaves_no_record(jwt_client, root):
     assert stored_files(root) == []
 
 
+@pytest.mark.parametrize("route", ["avatar", "attachment"])
+def test_an_upload_whose_record_a_purge_removed_meanwhile_is_undone(jwt_client, root, route,
+                                                                    monkeypatch):
+    """A purge lists records, and may remove one whose files are not stored yet: the upload
+    then finds its record gone once its files are stored, removes them and says why."""
+    store = _store(jwt_client)
+    placed = store.put_file if route == "attachment" else store.put_set
+
+    def purged_meanwhile(key, *args, **kwargs):
+        taken = placed(key, *args, **kwargs)
+        for name in owners.records(store, "user-7"):
+            store.delete_private(name)
+        return taken
+
+    monkeypatch.setattr(store, placed.__name__, purged_meanwhile)
+    body, mimetype = multipart([("avatar", "a.jpg", "image/jpeg", make_image("JPEG"))]
+                               if route == "avatar" else
+                               [("file", "n.txt", "text/plain", samples.text())])
+    answer = jwt_client.post(f"/api/upload/{route}", data=body, content_type=mimetype,
+                             headers=bearer("user-7"))
+    assert_json_error(answer, 409, "erased_meanwhile")
+    assert stored_files(root) == []
+
+
+def test_a_purge_removes_files_stored_after_its_first_pass(jwt_client, root, monkeypatch):
+    """The other order: the upload's files land after the purge looked, before it removed the
+    record; the purge looks again once the record is gone."""
+    from uploads.deletion import remove_unit
+
+    store = _store(jwt_client)
+    data = avatar_of(jwt_client, "user-7")
+    unit = data["path"].lstrip("/")
+    kept = {key: store.read(key) for key in [unit, *(v["url"].split("/", 3)[3]
+                                                    for v in data["variants"])]}
+    delete_private = store.delete_private
+
+    def landed_meanwhile(name):
+        for key, content in kept.items():  # the in-flight upload's files, stored now
+            store.put(key, content)
+        return delete_private(name)
+
+    for key in kept:
+        store.delete(key)
+    monkeypatch.setattr(store, "delete_private", landed_meanwhile)
+    remove_unit(store, unit, jwt_client.application.config["VARIANTS"],
+                owners.owner_id("user-7"))
+    assert stored_files(root) == []
+
+
+def avatar_of(client, sub: str) -> dict:
+    body, mimetype = multipart([("avatar", "a.jpg", "image/jpeg", make_image("JPEG"))])
+    answer = client.post("/api/upload/avatar", data=body, content_type=mimetype,
+                         headers=bearer(sub))
+    assert answer.status_code == 201, answer.get_data(as_text=True)
+    return answer.get_json()["data"]
+
+
 def _store(client):
     return client.application.extensions["uploads.storage"]
 

@@ -45,7 +45,7 @@ def upload_avatar():
     data, size = _the_file(config["MAX_BYTES"])
     metrics.sniffed(data)
     store, keys = current_app.extensions["uploads.storage"], delete_keys()
-    owner = owners.owner_of(store, subject)  # a record only with a JWT's subject
+    owner = owners.owner_of(store, subject, config["VARIANTS"])  # with a JWT subject only
     # Each file is written as soon as it is encoded (`keeping`), while the next is encoded.
     with store.keeping() as keep:
         # Decoded pixels are the big cost: a slot, shared fairly between clients (admission.py).

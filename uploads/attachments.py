@@ -150,7 +150,7 @@ def upload_attachments():
         prepared = [_prepare(part, kind, config, subject) for part, kind in checked]
         if client_gone(request.environ):
             raise ClientGone("before storing")
-        keys, owner = delete_keys(), owners.owner_of(store, subject)
+        keys, owner = delete_keys(), owners.owner_of(store, subject, config["VARIANTS"])
         stored = _store_all(store, prepared, owner)
     finally:
         receiving.discard()

@@ -20,6 +20,7 @@ import base64
 import hashlib
 import hmac
 import logging
+import os
 import re
 import secrets
 import threading
@@ -103,13 +104,35 @@ def unit_keys(store, unit: str, boxes) -> list[str]:
     return [*(naming.variant_key(unit, box) for box in every), unit]
 
 
-def remove_unit(store, unit: str, boxes, owner: str | None = None) -> int:
-    """Remove every file of the unit, then its owner's record: how many files went."""
+def remove_unit(store, unit: str, boxes, owner: str | None = None, also=()) -> int:
+    """Remove every file of the unit (from `store`, and from each store of `also`: served_from),
+    then its owner's record, then whatever the unit holds again: an upload still in flight may
+    have stored its files after the first pass (its record was written before them; owners.py
+    checks it after them, for the other order). How many files went."""
+    removed = sum(_remove_files(each, unit, boxes) for each in (*also, store))
+    if owner:
+        store.delete_private(record_name(owner, unit))
+        removed += _remove_files(store, unit, boxes)
+    return removed
+
+
+def served_from(store, config) -> tuple:
+    """The other stores nginx may serve a unit from: in S3 mode, the volume it falls back to
+    for a key the bucket lacks (docs/deploy.md, "Moving to S3"), when the app holds it at
+    UPLOADS_ROOT, as it does to migrate. Left there, a migrated file's copy would be served
+    again once the bucket's is deleted."""
+    root = config["ROOT"]
+    if not store.remote or not any(os.path.isdir(os.path.join(root, top))
+                                   for top in naming.PUBLIC_TOPS):
+        return ()
+    from .storage.local import LocalStorage
+    return (LocalStorage(root),)
+
+
+def _remove_files(store, unit: str, boxes) -> int:
     removed = sum(1 for key in unit_keys(store, unit, boxes) if store.delete(key))
     if unit.startswith(naming.FILES_TOP + "/") and hasattr(store, "remove_folder"):
         store.remove_folder(unit)  # a volume's folder (a bucket has none)
-    if owner:
-        store.delete_private(record_name(owner, unit))
     return removed
 
 
@@ -119,7 +142,8 @@ def delete_upload(capability, unit):
         raise NotFound("not a delete URL of this service")
     owner = current_app.extensions["uploads.delete"].check(capability, unit)
     store = current_app.extensions["uploads.storage"]
-    removed = remove_unit(store, unit, current_app.config["VARIANTS"], owner)
+    removed = remove_unit(store, unit, current_app.config["VARIANTS"], owner,
+                          also=served_from(store, current_app.config))
     log.info("deleted", extra={"unit": unit, "files": removed, "owner": owner,
                                "ip": request.remote_addr})
     return "", 204, {"Cache-Control": "no-store"}

@@ -21,6 +21,7 @@ always reads `{"success": false, "error": <message for people>, "code": <stable 
     ├── NotFound                      404 not_found
     │   └── NoSuchAttachment          404 no_such_attachment (a path to sign holds nothing)
     ├── MethodNotAllowed              405 method_not_allowed
+    ├── ErasedMeanwhile               409 erased_meanwhile (purge --subject ran meanwhile)
     ├── TooLarge                      413 file_too_large
     │   └── AttachmentTooLarge        413 attachment_too_large (a part or a whole request)
     ├── UnsupportedFormat             415 unsupported_format
@@ -107,6 +108,10 @@ class Unauthorized(UploadsError):
 
 class InvalidDeleteLink(UploadsError):
     status, code = 403, "invalid_delete_link"
+
+
+class ErasedMeanwhile(UploadsError):
+    status, code = 409, "erased_meanwhile"
 
 
 class NotFound(UploadsError):

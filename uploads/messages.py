@@ -96,6 +96,12 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "Invalid delete link: only the exact delete_url received with the upload "
               "deletes a file",
     },
+    "erased_meanwhile": {  # purge --subject removed the uploader's record mid-upload (owners.py)
+        "fr": "Envoi annulé : les fichiers de ce compte ont été effacés pendant l'envoi "
+              "(demande d'effacement) ; rien n'a été gardé",
+        "en": "Upload undone: this account's files were erased while it was in flight (an "
+              "erasure request); nothing was kept",
+    },
     "not_found": {
         "fr": "Ressource introuvable",
         "en": "Not found",

@@ -11,13 +11,15 @@ private objects (storage/private.py): never served, never granted to anonymous r
 import contextlib
 import hashlib
 import json
+import re
 import time
 
 from . import naming
-from .errors import StorageUnavailable
+from .errors import ErasedMeanwhile, StorageUnavailable
 from .storage.private import RECORDS
 
 OWNER_LEN = 32  # hex digits of the subject's hash kept
+OWNER_RE = re.compile(f"[0-9a-f]{{{OWNER_LEN}}}")
 
 
 def owner_id(subject: str) -> str:
@@ -44,8 +46,9 @@ def unit_of_record(name: str) -> str:
 class Owner:
     """The uploader of one request; `claim` writes its record of a key, `release` removes it."""
 
-    def __init__(self, store, subject: str):
+    def __init__(self, store, subject: str, boxes=()):
         self.store, self.subject, self.id = store, subject, owner_id(subject)
+        self.boxes = boxes  # UPLOADS_VARIANTS: an avatar's copies, to remove with it
 
     def claim(self, key: str) -> None:
         body = json.dumps({"sub": self.subject, "unit": unit_of(key),
@@ -56,7 +59,11 @@ class Owner:
 
     def put(self, key: str, put) -> bool:
         """`put(key)` with this owner's record of the key written first (never a stored file
-        whose owner is unknown), and removed again unless `put` took the key."""
+        whose owner is unknown), and removed again unless `put` took the key. A record gone
+        once the files are stored was removed by a purge of this subject that ran meanwhile
+        (it lists records, and may have found no files yet): the files go too, and the upload
+        is refused, so that an erasure never misses an upload in flight (purge.py removes the
+        files of a unit once more after its record, for the other order)."""
         self.claim(key)
         taken = False
         try:
@@ -64,6 +71,10 @@ class Owner:
         finally:
             if not taken:
                 self.release(key)
+        if taken and self.store.read_private(record_name(self.id, unit_of(key))) is None:
+            from .deletion import remove_unit
+            remove_unit(self.store, unit_of(key), self.boxes)
+            raise ErasedMeanwhile(f"{unit_of(key)}: its owner's record went mid-upload")
         return taken
 
     def release(self, key: str) -> None:
@@ -71,13 +82,14 @@ class Owner:
             self.store.delete_private(record_name(self.id, unit_of(key)))
 
 
-def owner_of(store, subject: str | None):
+def owner_of(store, subject: str | None, boxes=()):
     """The request's Owner when its token named a subject; None otherwise (no record, no
     extra write: an anonymous upload costs what it did)."""
-    return Owner(store, subject) if subject else None
+    return Owner(store, subject, boxes) if subject else None
 
 
-def records(store, subject: str | None = None) -> list[str]:
-    """Record names: one subject's (a listing of its prefix only), or every one."""
-    prefix = RECORDS if subject is None else f"{RECORDS}/{owner_id(subject)}"
+def records(store, subject: str | None = None, owner: str | None = None) -> list[str]:
+    """Record names: one subject's or owner's (a listing of its prefix only), or every one."""
+    owner = owner or (owner_id(subject) if subject is not None else None)
+    prefix = RECORDS if owner is None else f"{RECORDS}/{owner}"
     return sorted(store.walk_private(prefix))

@@ -78,7 +78,7 @@ def test_a_record_whose_files_are_gone_is_said_and_removed(jwt_app, root, upload
 @pytest.mark.parametrize("subject", ["", "  "])
 def test_an_empty_subject_is_refused(jwt_app, subject):
     result = jwt_app.test_cli_runner().invoke(args=["purge", "--subject", subject])
-    assert result.exit_code == 2 and "names nobody" in result.output
+    assert result.exit_code == 2 and "--owner" in result.output
 
 
 def test_a_subject_that_uploaded_nothing_purges_nothing(jwt_app, root, uploaded):
@@ -86,3 +86,25 @@ def test_a_subject_that_uploaded_nothing_purges_nothing(jwt_app, root, uploaded)
     result = cli_runner(jwt_app)("purge", "--subject", "carol", "--apply")
     assert result.exit_code == 0 and "removed 0 uploads" in result.stdout
     assert fingerprint(root) == before
+
+
+def test_a_subject_no_command_line_can_carry_is_purged_by_its_owner(jwt_app, root):
+    """A blank `sub`, or one holding a NUL, is a valid token claim: its uploads are recorded,
+    and `--owner` (the end of their delete links) names them."""
+    for sub in (" ", "a\x00b"):
+        data = send(jwt_app, sub, "/api/upload/avatar", [("avatar", "a.jpg", "image/jpeg",
+                                                          make_image("JPEG"))])
+        owner = data["delete_url"].rsplit("/", 5)[0].rsplit(".", 1)[1]
+        assert owner == owners.owner_id(sub)
+        result = cli_runner(jwt_app)("purge", "--owner", owner, "--apply")
+        assert result.exit_code == 0, result.output
+        assert f"owner {owner}: removed 1 uploads" in result.stdout
+    assert [f for f in stored_files(root) if not f.startswith(".")] == []
+
+
+@pytest.mark.parametrize("args", [[], ["--subject", "a", "--owner", "0" * 32],
+                                  ["--owner", "XYZ"], ["--subject", "  "]],
+                         ids=["neither", "both", "not-hex", "blank"])
+def test_purge_names_exactly_one_owner(jwt_app, args):
+    result = cli_runner(jwt_app)("purge", *args)
+    assert result.exit_code == 2, result.output

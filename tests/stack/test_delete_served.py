@@ -117,3 +117,25 @@ def test_the_stores_private_objects_are_never_served(image_stack, path):
     assert answer.status_code == 404
     assert b"uploads-delete" not in answer.content and answer.headers.get(
         "Content-Type", "").startswith("application/json")
+
+
+def test_in_s3_mode_a_delete_also_removes_the_volumes_copy(stack_s3):
+    """After a move to S3 the volume stays mounted, and nginx falls back to it for a key the
+    bucket lacks: a copy left there would be served again once the bucket's is deleted."""
+    data = avatar(stack_s3.url)
+    body, mimetype = multipart([("file", "r.pdf", "application/pdf", samples.pdf())])
+    answer = requests.post(stack_s3.url + "/api/upload/attachment", data=body, timeout=30,
+                           headers={"Content-Type": mimetype})
+    assert answer.status_code == 201, answer.text
+    pdf = answer.json()["data"]["files"][0]
+    keys = [data["path"].lstrip("/"), *(u.split("/", 3)[3] for u in variant_urls(data)),
+            pdf["path"].lstrip("/")]
+    for key in keys:  # what `migrate --from` the volume leaves behind: the same bytes
+        copy = stack_s3.root / key
+        copy.parent.mkdir(parents=True, exist_ok=True)
+        copy.write_bytes(stack_s3.storage.read(key))
+    for item in (data, pdf):
+        assert requests.delete(item["delete_url"], timeout=10).status_code == 204
+    for url in [data["url"], *variant_urls(data), pdf["url"]]:
+        assert_json_error(requests.get(url, timeout=10), 404, "not_found")
+    assert not [key for key in keys if (stack_s3.root / key).exists()]
