@@ -13,6 +13,7 @@ from devstack.client import multipart
 from devstack.images import make_image
 from helpers import assert_json_error, stored_files
 from uploads import create_app, filenames
+from uploads.errors import StorageUnavailable
 
 MIB = 1024 * 1024
 
@@ -278,3 +279,21 @@ def test_a_full_disk_while_receiving_is_507_and_leaves_nothing(attach, app, root
     answer = attach([("a.pdf", samples.pdf())])
     assert_json_error(answer, 507, "storage_full")
     assert stored_files(root) == []
+
+
+def test_a_store_failing_on_the_second_file_leaves_no_file_and_no_folder(attach, app, root,
+                                                                        monkeypatch):
+    store = app.extensions["uploads.storage"]
+    put_file, calls = store.put_file, []
+
+    def second_fails(key, path, *args):
+        calls.append(key)
+        if len(calls) == 2:
+            raise StorageUnavailable("disk gone")
+        return put_file(key, path, *args)
+
+    monkeypatch.setattr(store, "put_file", second_fails)
+    answer = attach([("a.pdf", samples.pdf()), ("b.txt", samples.text())])
+    assert_json_error(answer, 503, "storage_unavailable")
+    assert stored_files(root) == []
+    assert list(root.glob("f/p/*/*/att_*")) == []  # the first file's folder went too

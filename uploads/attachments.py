@@ -219,6 +219,8 @@ def _store_all(store: Storage, prepared, owner=None) -> list[str]:
             for stale in (*extras, key):
                 with contextlib.suppress(StorageUnavailable):
                     store.delete(stale)
+            if hasattr(store, "remove_folder"):  # the volume's emptied att_ folder
+                store.remove_folder(key.rpartition("/")[0])
             if owner is not None:
                 owner.release(key)
         raise
