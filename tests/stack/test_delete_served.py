@@ -95,8 +95,17 @@ def test_the_capability_is_in_no_log(stack):
         assert time.monotonic() < deadline, "the delete never reached the app's log"
         time.sleep(0.1)
     assert "/api/upload/avatar" in stack.log("traefik"), "the edge's access log is kept"
-    for name in ("traefik", "gunicorn", "nginx"):
+    for name in ("traefik", "gunicorn", "nginx", "nginx-access"):
         assert capability not in stack.log(name), name
+    # A mistyped spelling the edge does not route to the app reaches nginx: its log hides the
+    # capability too (Traefik's own access line of it keeps the path: README, "Logs").
+    typo = data["delete_url"].replace("/api/", "/API/")
+    assert requests.delete(typo, timeout=10).status_code in (404, 405)
+    deadline = time.monotonic() + 10
+    while "/API/upload/delete/[capability]/" not in stack.log("nginx-access"):
+        assert time.monotonic() < deadline, "the typo never reached nginx's log"
+        time.sleep(0.1)
+    assert capability not in stack.log("nginx-access")
 
 
 def test_a_file_nginx_holds_open_is_404_within_the_bound(stack):
