@@ -199,11 +199,14 @@ GOOD = "/f/p/2026/12/att_1796000000000_abcdefghij/a.pdf"
     ({"path": GOOD.replace("a.pdf", "%FF.pdf")}, 400, "not_attachment_path"),
     ({"path": GOOD.replace("/12/", "/13/")}, 400, "not_attachment_path"),
     ({"path": GOOD}, 404, "no_such_attachment"),
+    ({"path": GOOD.replace("a.pdf", "a" * 300 + ".pdf")}, 400, "not_attachment_path"),
+    (b"[" * 100_000, 400, "bad_sign_request"),  # deeper than the JSON parser goes
+    (b'{"path": "' + b"a" * 70_000 + b'"}', 400, "bad_sign_request"),  # over 64 KiB
 ])
 def test_sign_refuses_what_is_not_a_stored_attachment(private, body, status, code):
-    answer = (private.post("/api/upload/sign", data=b"{not json",
-                           content_type="application/json") if body is None
-              else private.post("/api/upload/sign", json=body))
+    raw = b"{not json" if body is None else body if isinstance(body, bytes) else None
+    answer = (private.post("/api/upload/sign", data=raw, content_type="application/json")
+              if raw is not None else private.post("/api/upload/sign", json=body))
     parsed = assert_json_error(answer, status, code)
     if code == "bad_sign_request":
         assert "100" in parsed["error"]  # the rule, not only that it was broken

@@ -27,11 +27,13 @@ from flask import Blueprint, current_app, jsonify, request
 
 from . import filenames
 from .auth import authenticate
+from .deletion import served_from
 from .errors import NoSuchAttachment, NotAttachmentPath, NotFound, SignRequestInvalid
 
 bp = Blueprint("links", __name__)
 ROUTE = "/api/upload/sign"
 MAX_PATHS = 100  # paths one request may re-sign
+MAX_BODY = 64 * 1024  # its JSON body: 100 paths of the longest names fit many times over
 PATH = re.compile(r"/f/p/[0-9]{4}/(?:0[1-9]|1[0-2])/att_[0-9]{13}_[a-z0-9]{10}/([^/?#]+)")
 
 
@@ -107,20 +109,27 @@ def stored_key(path: object) -> str | None:
         name = unquote(found.group(1), errors="strict")
     except UnicodeDecodeError:
         return None
-    if name.startswith(".") or "/" in name or "\0" in name \
+    if name.startswith(".") or "/" in name or "\0" in name or len(name.encode()) > 255 \
             or filenames.url_name(name) != found.group(1):
         return None
     return path[1:].rpartition("/")[0] + "/" + name
 
 
 def _asked_paths() -> list:
-    body = request.get_json(silent=True)
+    refused = SignRequestInvalid("not {path} or {paths: [1..100]} within 64 KiB",
+                                 count=MAX_PATHS, size="64 KiB")
+    if request.content_length is None or request.content_length > MAX_BODY:
+        raise refused  # before reading it: a sign request is small
+    try:
+        body = request.get_json(silent=True)
+    except RecursionError:  # nesting deeper than the parser goes
+        raise refused from None
     if isinstance(body, dict) and set(body) == {"path"}:
         return [body["path"]]
     if isinstance(body, dict) and set(body) == {"paths"} and isinstance(body["paths"], list) \
             and 1 <= len(body["paths"]) <= MAX_PATHS:
         return body["paths"]
-    raise SignRequestInvalid("not {path} or {paths: [1..100]}", count=MAX_PATHS)
+    raise refused
 
 
 @bp.post(ROUTE)
@@ -131,14 +140,15 @@ def sign():
         raise NotFound("attachments are public (UPLOADS_ATTACHMENTS_PRIVATE)")
     authenticate(config, request.headers.get("Authorization"))
     store = current_app.extensions["uploads.storage"]
+    stores = (store, *served_from(store, config))  # S3 mode: nginx's volume fallback too
     now = time.time()
     links = []
     for number, path in enumerate(_asked_paths(), start=1):
         key = stored_key(path)
         if key is None:
             raise NotAttachmentPath(f"path {number}: {str(path)[:200]!r}", number=number)
-        if store.stat(key) is None:
-            raise NoSuchAttachment(f"path {number}: {key}", number=number)
+        if all(each.stat(key) is None for each in stores):
+            raise NoSuchAttachment(f"path {number}: {key[:200]}", number=number)
         url, expires = signed(path, config, now)
         links.append({"path": path, "url": url, "expires": expires})
     response = jsonify(success=True, data={"links": links})

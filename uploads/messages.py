@@ -180,9 +180,9 @@ MESSAGES: dict[str, dict[str, str]] = {
     },
     "bad_sign_request": {
         "fr": "Envoyez du JSON {{\"paths\": [...]}} avec 1 à {count} chemins de pièces jointes, "
-              "ou {{\"path\": \"...\"}}",
+              "ou {{\"path\": \"...\"}}, de {size} au plus",
         "en": "Send JSON {{\"paths\": [...]}} with 1 to {count} attachment paths, "
-              "or {{\"path\": \"...\"}}",
+              "or {{\"path\": \"...\"}}, of at most {size}",
     },
     "not_attachment_path": {
         "fr": "Le chemin n°{number} n'est pas celui d'une pièce jointe : seuls les chemins "

@@ -167,3 +167,47 @@ def test_the_access_log_keeps_no_signature(private, stored):
     line = next(line for line in log.splitlines() if sent in line)
     assert f"{item['path']}?expires=" in line and "&sig=-" in line
     assert sig not in log
+
+
+@pytest.mark.parametrize("query", ["EXPIRES={e}&SIG={s}", "expires={e}&sig={s}&sig=x",
+                                   "expires={e}&Sig={s}", "expires={e}&expires={e}&sig={s}"],
+                         ids=["upper case", "sig twice", "mixed case", "expires twice"])
+def test_a_link_spelled_otherwise_is_refused_and_never_logged(private, stored, query):
+    """nginx reads argument names in any case and takes the first of two: a link spelled so
+    would open the file while the log showed another text. Refused, and logged without it."""
+    item = stored["pdf"]
+    link = dict(parse_qsl(urlsplit(item["url"]).query))
+    url = f"{private.url}{item['path']}?" + query.format(e=link["expires"], s=link["sig"])
+    answer = requests.get(url, timeout=10, headers={"Referer": item["url"]})
+    assert_json_error(answer, 403, "link_invalid")
+    sent = answer.headers["X-Request-Id"]
+    deadline = time.monotonic() + 10
+    while sent not in private.log("nginx-access") and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert sent in private.log("nginx-access")
+    assert link["sig"] not in private.log("nginx-access")  # neither the URI nor the Referer
+
+
+@pytest.mark.parametrize("condition", [{"If-Match": '"zz"'},
+                                       {"If-Unmodified-Since": "Thu, 01 Jan 2015 00:00:00 GMT",
+                                        "Range": "bytes=0-9"}],
+                         ids=["If-Match", "If-Unmodified-Since with a range"])
+def test_a_failed_precondition_on_a_signed_link_is_a_412(private, stored, condition):
+    answer = requests.get(stored["video"]["url"], headers=condition, timeout=10)
+    assert_json_error(answer, 412, "precondition_failed")
+
+
+def test_a_file_still_on_the_volume_is_signed_as_it_is_served(private):
+    """In S3 mode nginx serves a file not migrated yet from the volume: the sign route finds
+    it there too (on the volume, that is simply the store)."""
+    path = "/f/p/2025/10/att_1760877849690_k3x9qa0m2z/old-notes.txt"
+    copy = private.root / path.lstrip("/")
+    copy.parent.mkdir(parents=True, exist_ok=True)
+    copy.write_bytes(samples.text())
+    copy.chmod(0o644)
+    for folder in list(copy.parents)[:5]:
+        folder.chmod(0o755)
+    answer = requests.post(private.url + "/api/upload/sign", json={"path": path}, timeout=10)
+    assert answer.status_code == 200, answer.text
+    served = requests.get(answer.json()["data"]["links"][0]["url"], timeout=10)
+    assert served.status_code == 200 and served.content == samples.text()
