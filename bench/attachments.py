@@ -1,5 +1,5 @@
-"""`python -m bench.attachments [MiB] [--rate BYTES_PER_S]`: one large attachment through the
-real stack (default settings), streamed by the client from a generator, optionally at a
+"""`python -m bench.attachments [MiB] [--rate BYTES_PER_S] [--storage s3]`: one large attachment
+through the real stack (default settings; the volume, or a SeaweedFS bucket), streamed by the client from a generator, optionally at a
 limited rate (a slow link). Prints the answer's status, the time it took, and the peak RSS
 (VmHWM, reset first) of the gunicorn worker and of Traefik: what the README quotes for
 "a 100 MiB upload never sits whole in memory".
@@ -71,15 +71,17 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("mib", nargs="?", type=int, default=100)
     parser.add_argument("--rate", type=float, default=None, help="bytes per second")
+    parser.add_argument("--storage", choices=("local", "s3"), default="local")
     args = parser.parse_args()
-    with Stack(env=clean_env(RATE_LIMIT=0, MIN_FREE_BYTES=0)) as stack:
+    with Stack(env=clean_env(RATE_LIMIT=0, MIN_FREE_BYTES=0, STORAGE=args.storage)) as stack:
         workers = children(stack.procs["gunicorn"].pid)
         edge = stack.procs["traefik"].pid
         for pid in (*workers, edge):
             reset_peak(pid)
         status, data, seconds = upload(stack.url, args.mib * MIB, args.rate)
         peaks = [status_kb(pid, "VmHWM") / 1024 for pid in workers]
-        print(f"{args.mib} MiB at {'full speed' if not args.rate else f'{args.rate:.0f} B/s'}: "
+        print(f"{args.storage}: {args.mib} MiB at "
+              f"{'full speed' if not args.rate else f'{args.rate:.0f} B/s'}: "
               f"{status} in {seconds:.1f} s; peak RSS per gunicorn worker "
               f"{', '.join(f'{p:.0f}' for p in peaks)} MB; Traefik "
               f"{status_kb(edge, 'VmHWM') / 1024:.0f} MB")

@@ -25,6 +25,7 @@ from .tree import (
     alive,
     audit,
     fsync_dir,
+    read_regular,
     scan,
     unlink_quietly,
     writer_pid,
@@ -150,17 +151,8 @@ class LocalStorage(AttachmentFiles, LocalPrivate, Storage):
     def read_id(self):
         """Read only from a regular file of the root itself: not through a link (another
         volume's id would be borrowed) nor from a FIFO or device (the start would hang)."""
-        path = os.path.join(self.root, ID_NAME)
-        try:
-            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
-        except FileNotFoundError:
-            return None
-        except OSError as exc:
-            raise StorageUnavailable(f"{ID_NAME}: {exc.strerror or exc}") from exc
-        with os.fdopen(fd, "rb") as f:
-            if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
-                raise StorageUnavailable(f"{ID_NAME} is not a regular file")
-            return f.read(ID_MAX).decode("utf-8", "replace").strip()
+        data = read_regular(os.path.join(self.root, ID_NAME), ID_MAX, ID_NAME)
+        return None if data is None else data.decode("utf-8", "replace").strip()
 
     def write_id(self, volume_id):
         return self._write(os.path.join(self.root, ID_NAME), f"{volume_id}\n".encode())

@@ -18,12 +18,15 @@ from collections.abc import Iterator
 from ..errors import StorageUnavailable
 from . import OWN_NAMES
 from .atomic import os_errors, place, stage
-from .tree import scan
+from .tree import read_regular, scan
 
 SECRET_NAME = OWN_NAMES[1]  # the delete links' key (deletion.py)
 RECORDS = ".owners"
 PRIVATE_MODE, RECORDS_MODE = 0o600, 0o700
 _RECORD_RE = re.compile(r"\.owners/[0-9a-f]{32}/[fi]/p/\d{4}/\d{2}/[A-Za-z0-9][A-Za-z0-9_.]*")
+
+
+PRIVATE_MAX = 64 * 1024  # what a private object may hold: a key, one record
 
 
 def check_private(name: str) -> str:
@@ -57,16 +60,7 @@ class LocalPrivate:
 
     def read_private(self, name: str) -> bytes | None:
         path = os.path.join(self.root, *check_private(name).split("/"))
-        try:
-            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
-        except (FileNotFoundError, NotADirectoryError):
-            return None
-        except OSError as exc:
-            raise StorageUnavailable(f"{name}: {exc.strerror or exc}") from exc
-        with os.fdopen(fd, "rb") as f:
-            if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
-                raise StorageUnavailable(f"{name} is not a regular file")
-            return f.read(64 * 1024)
+        return read_regular(path, PRIVATE_MAX, name)
 
     def delete_private(self, name: str) -> bool:
         try:
@@ -87,29 +81,13 @@ class LocalPrivate:
 
 
 class S3Private:
-    """A mixin of S3Storage: `_call`, `client`, `bucket`; `_Refused` is passed in by name."""
+    """A mixin of S3Storage: `_read_own`, `_write_own`, `_call`, `client`, `bucket`."""
 
     def put_private(self, name: str, data: bytes) -> bool:
-        from .s3 import TAKEN, _Refused
-
-        try:
-            self._call("put_object", Key=check_private(name), Body=data,
-                       ContentType="application/octet-stream", IfNoneMatch="*")
-        except _Refused as exc:
-            if exc.code in TAKEN:
-                return False
-            raise StorageUnavailable(f"{name}: {exc.code} {exc.message}") from exc
-        return True
+        return self._write_own(check_private(name), data, "application/octet-stream")
 
     def read_private(self, name: str) -> bytes | None:
-        from .s3 import MISSING, _Refused
-
-        try:
-            return self._call("get_object", Key=check_private(name))["Body"].read(64 * 1024)
-        except _Refused as exc:
-            if exc.code in MISSING:
-                return None
-            raise StorageUnavailable(f"{name}: {exc.code} {exc.message}") from exc
+        return self._read_own(check_private(name), PRIVATE_MAX)
 
     def delete_private(self, name: str) -> bool:
         from .s3 import _Refused

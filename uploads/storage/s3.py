@@ -139,22 +139,30 @@ class S3Storage(S3AttachmentFiles, S3Private, Storage):
 
     # -- the store's identity (identity.py): an object beside i/, never public -----------
     def read_id(self):
+        body = self._read_own(ID_NAME, ID_MAX)
+        return None if body is None else body.decode("utf-8", "replace").strip()
+
+    def write_id(self, volume_id):
+        return self._write_own(ID_NAME, f"{volume_id}\n".encode(), "text/plain")
+
+    def _read_own(self, key: str, limit: int) -> bytes | None:
+        """A small object of the store's own (its id, a private object): None when absent."""
         try:
-            body = self._call("get_object", Key=ID_NAME)["Body"].read(ID_MAX)
+            return self._call("get_object", Key=key)["Body"].read(limit)
         except _Refused as exc:
             if exc.code in MISSING:
                 return None
-            raise StorageUnavailable(f"{ID_NAME}: {exc.code} {exc.message}") from exc
-        return body.decode("utf-8", "replace").strip()
+            raise StorageUnavailable(f"{key}: {exc.code} {exc.message}") from exc
 
-    def write_id(self, volume_id):
-        try:  # the same conditional PUT as `put`: of two writers, one id wins
-            self._call("put_object", Key=ID_NAME, Body=f"{volume_id}\n".encode(),
-                       ContentType="text/plain", IfNoneMatch="*")
+    def _write_own(self, key: str, body: bytes, content_type: str) -> bool:
+        """The same conditional PUT as `put`: of two writers, one wins (False for the other)."""
+        try:
+            self._call("put_object", Key=key, Body=body, ContentType=content_type,
+                       IfNoneMatch="*")
         except _Refused as exc:
             if exc.code in TAKEN:
                 return False
-            raise StorageUnavailable(f"{ID_NAME}: {exc.code} {exc.message}") from exc
+            raise StorageUnavailable(f"{key}: {exc.code} {exc.message}") from exc
         return True
 
     # -- the backend's health ------------------------------------------------------------

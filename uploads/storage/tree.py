@@ -11,6 +11,8 @@ import os
 import stat
 from collections.abc import Iterator
 
+from ..errors import StorageUnavailable
+
 FILE_MODE, DIR_MODE = 0o644, 0o755
 
 
@@ -120,3 +122,18 @@ def alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def read_regular(path: str, limit: int, label: str) -> bytes | None:
+    """At most `limit` bytes of a regular file (None when absent), never through a link (a
+    file elsewhere would be borrowed) nor from a FIFO or device (the reader would hang)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    except OSError as exc:
+        raise StorageUnavailable(f"{label}: {exc.strerror or exc}") from exc
+    with os.fdopen(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+            raise StorageUnavailable(f"{label} is not a regular file")
+        return f.read(limit)
