@@ -16,6 +16,7 @@ import requests
 from harness import APP_IMAGE, MAX_BYTES, PROJECT, VOLUME, run, wait_until
 from stack.net import push_body
 
+import samples
 from devstack import free_port
 from devstack.client import multipart
 from devstack.images import make_image
@@ -343,3 +344,37 @@ def test_https_mode_serves_the_same_files_over_tls(deployment, phone_files):
         deployment.write_env(UPLOADS_HTTPS=None, UPLOADS_DOMAIN=None, UPLOADS_ACME_EMAIL=None,
                              UPLOADS_ACME_CA_SERVER=None, UPLOADS_REDIRECT_LISTEN=None,
                              UPLOADS_PUBLIC_BASE_URL=deployment.base)
+
+
+def test_private_attachments_and_deletes_work_as_deployed(deployment):
+    """The compose file as an operator turns attachments on, private: the app writes nginx's
+    link include into the shared volume, nginx checks the links it signs, and a delete through
+    the edge makes the files 404 (within nginx's 10 s open-file bound)."""
+    deployment.compose("down", "--timeout", "10")
+    deployment.write_env(UPLOADS_ATTACHMENTS="true", UPLOADS_ATTACHMENTS_PRIVATE="true",
+                         UPLOADS_LINK_SECRET="e2e-link-" + "k" * 32)
+    try:
+        deployment.up()
+        body, mimetype = multipart([("file", "Résumé.pdf", "application/pdf", samples.pdf())])
+        answer = requests.post(deployment.base + "/api/upload/attachment", data=body,
+                               headers={"Content-Type": mimetype}, timeout=30)
+        assert answer.status_code == 201, answer.text
+        (pdf,) = answer.json()["data"]["files"]
+        assert "&sig=" in pdf["url"] and "?" not in pdf["path"]
+        served = requests.get(pdf["url"], timeout=30)
+        assert served.status_code == 200 and served.content == samples.pdf()
+        assert served.headers["Cache-Control"] == "private, no-cache"
+        assert_json_error(deployment.get(pdf["path"]), 403, "link_invalid")
+        photo = requests.post(deployment.base + "/api/upload/avatar", timeout=30,
+                              files={"avatar": ("a.jpg", make_image("JPEG", (600, 400)))})
+        assert photo.status_code == 201, photo.text
+        avatar = photo.json()["data"]
+        assert deployment.get(avatar["path"]).status_code == 200
+        for item, url in ((avatar, avatar["url"]), (pdf, pdf["url"])):
+            assert requests.delete(item["delete_url"], timeout=30).status_code == 204
+            assert wait_until(lambda url=url: requests.get(url, timeout=10).status_code == 404,
+                              timeout=12), f"{url} still served after its delete"
+    finally:
+        deployment.compose("down", "--timeout", "10", check=False)
+        deployment.write_env(UPLOADS_ATTACHMENTS=None, UPLOADS_ATTACHMENTS_PRIVATE=None,
+                             UPLOADS_LINK_SECRET=None)
