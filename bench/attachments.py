@@ -1,8 +1,8 @@
 """`python -m bench.attachments [MiB] [--rate BYTES_PER_S] [--storage s3]`: one large attachment
 through the real stack (default settings; the volume, or a SeaweedFS bucket), streamed by the
-client from a generator, optionally at a limited rate (a slow link). Prints the answer's status, the time it took, and the peak RSS
-(VmHWM, reset first) of the gunicorn worker and of Traefik: what the README quotes for
-"a 100 MiB upload never sits whole in memory".
+client from a generator, optionally at a limited rate (a slow link). Prints the answer's status,
+the time it took, and the peak RSS (VmHWM, reset first) of the gunicorn worker and of Traefik:
+what the README quotes for "a 100 MiB upload never sits whole in memory".
 """
 
 import argparse
