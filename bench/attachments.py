@@ -73,7 +73,8 @@ def main() -> int:
     parser.add_argument("--rate", type=float, default=None, help="bytes per second")
     parser.add_argument("--storage", choices=("local", "s3"), default="local")
     args = parser.parse_args()
-    with Stack(env=clean_env(RATE_LIMIT=0, MIN_FREE_BYTES=0, STORAGE=args.storage)) as stack:
+    with Stack(env=clean_env(RATE_LIMIT=0, MIN_FREE_BYTES=0, ATTACHMENTS="true",
+                             STORAGE=args.storage)) as stack:
         workers = children(stack.procs["gunicorn"].pid)
         edge = stack.procs["traefik"].pid
         for pid in (*workers, edge):
