@@ -11,22 +11,25 @@ import pytest
 from .test_cmd_cli import flask
 
 pytestmark = pytest.mark.stack
-STEPS = ("upload", "get", "headers", "head", "missing")
+STEPS = ("upload", "get", "headers", "head", "missing", "delete")
 
 
 def lines(result):
     return [line.split()[:2] for line in result.stdout.splitlines()]
 
 
-def test_smoke_passes_on_the_stack_and_the_file_verifies(stack):
+def test_smoke_passes_on_the_stack_and_deletes_its_test_image(stack):
     result = flask(stack.root, "smoke", stack.url)
     assert result.returncode == 0, result.stdout + result.stderr
     assert lines(result) == [["ok", step] for step in STEPS]
     assert "immutable" in result.stdout
     result = flask(stack.root, "smoke", stack.url, "--json")
     assert result.returncode == 0
-    assert [s["step"] for s in json.loads(result.stdout)["steps"] if s["ok"]] == list(STEPS)
-    verified = flask(stack.root, "verify")
+    steps = json.loads(result.stdout)["steps"]
+    assert [s["step"] for s in steps if s["ok"]] == list(STEPS)
+    url = steps[0]["detail"].split()[1]
+    assert not (stack.root / url.split("/", 3)[3]).exists(), "the test image is deleted"
+    verified = flask(stack.root, "verify", "--allow-empty")
     assert verified.returncode == 0, verified.stdout
 
 

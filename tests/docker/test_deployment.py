@@ -157,7 +157,7 @@ def test_post_deployment_smoke_command_passes(deployment):
                check=False, timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr
     assert [line.split()[:2] for line in done.stdout.splitlines()] == [
-        ["ok", step] for step in ("upload", "get", "headers", "head", "missing")]
+        ["ok", step] for step in ("upload", "get", "headers", "head", "missing", "delete")]
 
 
 def test_static_container_cannot_write_the_volume(deployment):

@@ -44,12 +44,15 @@ def smoke(base_url, existing, token, timeout, as_json):
       headers  Cache-Control immutable, X-Content-Type-Options nosniff, a CSP
       head     HEAD data.url -> 200, same Content-Length, no body
       missing  GET a random name next to it -> 404, not cached as immutable
+      delete   DELETE data.delete_url -> 204: the test image leaves no trace (its URL then
+               answers 404 once nginx's open-file or S3 cache lets it go)
       existing GET each --existing URL -> 200, the Content-Type of its extension,
                Cache-Control immutable, bytes of that format that decode
 
     Without BASE_URL only the --existing URLs are checked, and nothing is uploaded. Exit 0
-    when every step passes, 1 on a failure, 2 with neither BASE_URL nor --existing. The
-    uploaded test image stays on the volume (gc removes it once past the grace period).
+    when every step passes, 1 on a failure, 2 with neither BASE_URL nor --existing. A run
+    that fails before the delete step leaves its test image stored (the `upload` line names
+    it; gc or its delete link removes it).
     """
     if not base_url and not existing:
         raise click.UsageError("give BASE_URL (upload a new file), --existing URL (check a "
@@ -61,7 +64,7 @@ def smoke(base_url, existing, token, timeout, as_json):
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
     state = {"base": base, "token": token, "open": opener, "timeout": timeout}
     chain = ((("upload", _upload), ("get", _get), ("headers", _headers), ("head", _head),
-              ("missing", _missing)) if base else ())
+              ("missing", _missing), ("delete", _delete)) if base else ())
     checks = [("existing", functools.partial(check_existing, url=url)) for url in urls]
     done = _run(state, chain, as_json, stop=True) + _run(state, checks, as_json, stop=False)
     ok = all(step["ok"] for step in done)
@@ -165,3 +168,13 @@ def _missing(state):
     if "immutable" in headers.get("Cache-Control", ""):
         raise Failed("a 404 is marked immutable: browsers would cache the miss for a year")
     return f"404 {folder}/{name}"
+
+
+def _delete(state):
+    url = state["data"].get("delete_url")
+    if not url:
+        raise Failed("the upload answer has no delete_url")
+    status, _, body = request(state, "DELETE", url)
+    if status != 204:
+        raise Failed(f"DELETE of the test image answered {status}: {body[:200]!r}")
+    return "204: the test image and its variants are removed"
