@@ -15,7 +15,6 @@ nginx learns the secret from a generated include (`nginx_include`), never from t
 """
 
 import base64
-import contextlib
 import hashlib
 import os
 import re
@@ -29,6 +28,8 @@ from . import filenames
 from .auth import authenticate
 from .deletion import served_from
 from .errors import NoSuchAttachment, NotAttachmentPath, NotFound, SignRequestInvalid
+from .storage.atomic import place, stage
+from .storage.tree import unlink_quietly
 
 bp = Blueprint("links", __name__)
 ROUTE = "/api/upload/sign"
@@ -82,18 +83,13 @@ def write_nginx_include(config, path: str) -> bool:
     except FileNotFoundError:
         pass
     folder = os.path.dirname(path) or "."
-    fd, tmp = tempfile.mkstemp(prefix=".link-", dir=folder)
+    # The store's own atomic write: fsynced in a temp file beside it, then renamed over it;
+    # 0644, as nginx reads it as another user (only nginx's container mounts it).
+    tmp = stage(lambda: tempfile.mkstemp(prefix=".link-", dir=folder), text.encode(), 0o644)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)  # nginx runs as another user; only nginx's container mounts it
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+        place(folder, tmp, path, replace=True)
+    finally:
+        unlink_quietly(tmp)
     return True
 
 

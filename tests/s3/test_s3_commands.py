@@ -103,16 +103,20 @@ def test_a_backup_of_either_backend_restores_into_the_other(s3cli, s3store, volu
     assert {e.key: s3store.read(e.key) for e in s3store.walk()} == {
         k: volume.read(k) for k in KEYS}
 
-    again = tmp_path / "bucket.tar"
-    assert s3cli("backup", "-o", again).exit_code == 0
+    assert restored_into_a_fresh_volume(s3cli, tmp_path) == {k: volume.read(k) for k in KEYS}
+
+
+def restored_into_a_fresh_volume(s3cli, tmp_path) -> dict:
+    """A backup of the bucket restored into a new volume: its files, key -> bytes."""
+    archive = tmp_path / "bucket.tar"
+    assert s3cli("backup", "-o", archive).exit_code == 0
     fresh = tmp_path / "fresh"
     fresh_cli = cli_runner(create_app({"ROOT": str(fresh), "ALLOW_EPHEMERAL": True,
                                        "MIN_FREE_BYTES": 0}, serving=False))
-    result = fresh_cli("restore", "-i", again)
+    result = fresh_cli("restore", "-i", archive)
     assert result.exit_code == 0, result.output
     restored = LocalStorage(str(fresh))
-    assert {e.key: restored.read(e.key) for e in restored.walk()} == {
-        k: volume.read(k) for k in KEYS}
+    return {e.key: restored.read(e.key) for e in restored.walk()}
 
 
 ATTACHMENTS = {"f/p/2025/10/att_1760877849690_k3x9qa0m2z/Résumé été.pdf": samples.pdf(),
@@ -138,15 +142,7 @@ def test_attachments_go_from_a_volume_to_the_bucket_and_back(s3cli, s3store, vol
     assert result.exit_code == 0, result.output
     result, doc = run_json(s3cli, "du")
     assert (doc["attachments"]["files"], doc["images"]["files"]) == (3, 4)
-    archive = tmp_path / "bucket.tar"
-    assert s3cli("backup", "-o", archive).exit_code == 0
-    fresh = tmp_path / "fresh"
-    fresh_cli = cli_runner(create_app({"ROOT": str(fresh), "ALLOW_EPHEMERAL": True,
-                                       "MIN_FREE_BYTES": 0}, serving=False))
-    result = fresh_cli("restore", "-i", archive)
-    assert result.exit_code == 0, result.output
-    restored = LocalStorage(str(fresh))
-    assert {e.key: restored.read(e.key) for e in restored.walk()} == {
+    assert restored_into_a_fresh_volume(s3cli, tmp_path) == {
         **ATTACHMENTS, **{k: volume.read(k) for k in KEYS}}
 
 
