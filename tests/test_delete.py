@@ -234,7 +234,7 @@ def test_a_purge_removes_files_stored_after_its_first_pass(jwt_client, root, mon
         store.delete(key)
     monkeypatch.setattr(store, "delete_private", landed_meanwhile)
     remove_unit(store, unit, jwt_client.application.config["VARIANTS"],
-                owners.owner_id("user-7"))
+                owners.owner_id("user-7"), again=True)  # as purge calls it
     assert stored_files(root) == []
 
 

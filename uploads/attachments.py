@@ -22,6 +22,7 @@ from flask import Blueprint, current_app, jsonify, request
 from . import filenames, images, kinds, links, naming, owners, variants
 from .api import delete_keys, file_parts
 from .auth import authenticate
+from .deletion import remove_unit
 from .errors import (
     AttachmentTooLarge,
     ClientGone,
@@ -214,15 +215,10 @@ def _store_all(store: Storage, prepared, owner=None) -> list[str]:
             else:
                 stored.append(_put_image(store, name, result, owner))
     except BaseException:
-        for key, (_, _, _, result) in zip(stored, prepared, strict=False):
-            extras = [naming.variant_key(key, v.box) for v in result.variants] if result else []
-            for stale in (*extras, key):
-                with contextlib.suppress(StorageUnavailable):
-                    store.delete(stale)
-            if hasattr(store, "remove_folder"):  # the volume's emptied att_ folder
-                store.remove_folder(key.rpartition("/")[0])
-            if owner is not None:
-                owner.release(key)
+        for key in stored:  # each upload's files, folder and record, as its delete would
+            with contextlib.suppress(StorageUnavailable):
+                remove_unit(store, owners.unit_of(key), current_app.config["VARIANTS"],
+                            owner.id if owner else None)
         raise
     return stored
 

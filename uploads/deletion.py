@@ -29,7 +29,7 @@ from flask import Blueprint, current_app, request
 
 from . import naming
 from .errors import InvalidDeleteLink, NotFound, StorageUnavailable
-from .owners import record_name
+from .owners import record_name, unit_of
 from .storage.private import SECRET_NAME
 
 log = logging.getLogger(__name__)
@@ -75,7 +75,7 @@ class DeleteKeys:
 
     def url(self, base: str, key: str, owner=None) -> str:
         """The delete URL of the upload stored at `key` (an attachment: any key of its folder)."""
-        unit = naming.attachment_folder(key) or key
+        unit = unit_of(key)
         return f"{base}{PREFIX}{self.capability(unit, owner and owner.id)}/{unit}"
 
     def check(self, capability: str, unit: str) -> str | None:
@@ -104,14 +104,18 @@ def unit_keys(store, unit: str, boxes) -> list[str]:
     return [*(naming.variant_key(unit, box) for box in every), unit]
 
 
-def remove_unit(store, unit: str, boxes, owner: str | None = None, also=()) -> int:
+def remove_unit(store, unit: str, boxes, owner: str | None = None, also=(),
+                again: bool = False) -> int:
     """Remove every file of the unit (from `store`, and from each store of `also`: served_from),
-    then its owner's record, then whatever the unit holds again: an upload still in flight may
-    have stored its files after the first pass (its record was written before them; owners.py
-    checks it after them, for the other order). How many files went."""
+    then its owner's record, and `again` (a purge) whatever the unit holds by then: an upload
+    still in flight may have stored its files after the first pass (its record was written
+    before them; owners.py checks it after them, for the other order). A delete link is only
+    given once its upload is stored, so a DELETE has nothing to look for again. How many files
+    went."""
     removed = sum(_remove_files(each, unit, boxes) for each in (*also, store))
     if owner:
         store.delete_private(record_name(owner, unit))
+    if again:
         removed += _remove_files(store, unit, boxes)
     return removed
 
@@ -131,8 +135,8 @@ def served_from(store, config) -> tuple:
 
 def _remove_files(store, unit: str, boxes) -> int:
     removed = sum(1 for key in unit_keys(store, unit, boxes) if store.delete(key))
-    if unit.startswith(naming.FILES_TOP + "/") and hasattr(store, "remove_folder"):
-        store.remove_folder(unit)  # a volume's folder (a bucket has none)
+    if unit.startswith(naming.FILES_TOP + "/"):
+        store.remove_folder(unit)
     return removed
 
 

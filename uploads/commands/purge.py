@@ -61,7 +61,7 @@ def purge(subject, owner, apply_, as_json, show_progress):
                            for e in map(each.stat, unit_keys(each, unit, boxes)) if e]
                 size = sum(entry.size for entry in present)
                 if apply_:
-                    remove_unit(store, unit, boxes, owner, also)
+                    remove_unit(store, unit, boxes, owner, also, again=True)
             except StorageUnavailable as exc:
                 failed.append((unit, exc.detail))
                 continue

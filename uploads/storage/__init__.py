@@ -145,6 +145,11 @@ class Storage(ABC):
 
         return self.fresh(new_key or (lambda: naming.new_key(ext)), put, owner)
 
+    def remove_folder(self, folder: str) -> None:
+        """An attachment's folder, once a delete emptied it: the volume's (files.py); a bucket
+        has no folders."""
+        return None
+
     @contextlib.contextmanager
     def keeping(self) -> Iterator[Callable[[bytes], object]]:
         """`keep(data)` for each file of a set as soon as it is made (in any thread): what it
