@@ -33,6 +33,8 @@ const TEXTS = {
     retryIn: "Nouvel essai possible dans {seconds} s.",
     resultAlt: "Image enregistrée : {name}",
     noVariants: "aucune : l'image est plus petite que toutes les boîtes",
+    deleting: "Suppression…",
+    deleted: "Image supprimée du serveur, avec ses variantes.",
     bytes: "octets",
   },
   en: {
@@ -82,6 +84,9 @@ const TEXTS = {
     retryIn: "You can try again in {seconds} s.",
     resultAlt: "Stored image: {name}",
     noVariants: "none: the image is smaller than every box",
+    delete: "Delete this image",
+    deleting: "Deleting…",
+    deleted: "Image deleted from the server, with its variants.",
     bytes: "bytes",
   },
 };

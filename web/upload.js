@@ -5,7 +5,7 @@
  * apps import: a photo over the server's limits is shrunk here before it is sent.
  * No inline code anywhere, so a strict Content-Security-Policy still allows it.
  */
-import { getLimits, prepare, upload, UPLOAD_PATH } from "./uploader.js";
+import { getLimits, prepare, remove, upload, UPLOAD_PATH } from "./uploader.js";
 import { formatList, formatSize, lang, shortSize, t, translatePage } from "./texts.js";
 
 const $ = (id) => document.getElementById(id);
@@ -16,6 +16,7 @@ let previewUrl = null;
 let blockedByPolicy = null;
 let controller = null;   // aborts the upload in flight
 let run = 0;             // bumped by every choice and every send: older outcomes are ignored
+let deleteUrl = null;    // the shown image's delete link, from its answer
 
 /** The API base from the field or ?api=, "" for this site; throws on a bad address. */
 function apiBase() {
@@ -94,7 +95,9 @@ function clearOutcome() {
   $("error-detail").textContent = "";
   $("retry").hidden = true;
   $("result").hidden = true;
+  $("result-img").onerror = null;
   $("result-img").removeAttribute("src");
+  deleteUrl = null;
   setStatus("");
 }
 
@@ -171,6 +174,9 @@ function showStored(data) {
   $("result-dimensions").textContent = data.width + " × " + data.height + " px";
   $("result-type").textContent = data.content_type || "";
   showVariants(data);
+  deleteUrl = typeof data.delete_url === "string" ? data.delete_url : null;
+  $("delete").hidden = !deleteUrl;
+  $("delete").disabled = false;
   $("result").hidden = false;
   setStatus(t("done"));
 }
@@ -194,6 +200,33 @@ function showVariants(data) {
   $("result-srcset").textContent =
     '<img src="' + data.url + '"\n     srcset="' + sources.join(",\n             ") +
     '"\n     sizes="' + smallest + 'px" alt="">';
+}
+
+/** Delete the shown image through its answer's delete link. Caches that kept it (this
+ * browser's, nginx's for a few seconds) may still show it for a while; the server no longer
+ * has it. */
+async function removeStored() {
+  const url = deleteUrl;
+  if (!url) return;
+  const mine = run;
+  $("delete").disabled = true;
+  $("error").classList.remove("shown");
+  setStatus(t("deleting"));
+  try {
+    await remove(url, { language: lang });
+  } catch (err) {
+    if (mine !== run) return;
+    $("delete").disabled = false;
+    showError(err.message, err.kind === "refused"
+      ? "HTTP " + err.status + (err.code ? " · " + err.code : "") : "");
+    present($("error"), "center");
+    return;
+  }
+  if (mine !== run) return;
+  clearOutcome();
+  setStatus(t("deleted"));
+  $("status").scrollIntoView({ block: "center", behavior: "instant" });
+  $("file").focus({ preventScroll: true });  // the button is gone: focus where a next file is chosen
 }
 
 /** Worth trying again as it is: the connection, the time, or the server's state failed,
@@ -307,6 +340,7 @@ function init() {
   $("upload-form").addEventListener("submit", send);
   $("cancel").addEventListener("click", () => controller && controller.abort());
   $("retry").addEventListener("click", () => send());
+  $("delete").addEventListener("click", removeStored);
   // Served with a strict policy, the page may not reach another API or image host: say so,
   // whichever of this event and the request's own error comes last.
   document.addEventListener("securitypolicyviolation", (e) => {

@@ -6,6 +6,7 @@
  *                            copy decoded (EXIF orientation applied) and re-encoded to fit
  *   upload(blob, options)    POST it with progress and cancel; the stored image's data, or an
  *                            UploadError saying why not
+ *   remove(deleteUrl)        DELETE what an upload stored, through its answer's delete_url
  *
  * The server words every refusal in the request's language; this module has words only for
  * what no answer says (a lost connection, a stalled upload, a cancel). It never sends a request
@@ -315,6 +316,27 @@ export function upload(blob, options = {}) {
     arm(stallTimeout, "stalled");
     xhr.send(form);
   });
+}
+
+/** Delete what an upload stored (the image and its variants, or an attachment), through the
+ * `delete_url` its answer gave: the link is the permission, so no token is sent. Options:
+ * language, signal. Resolves once the server says it is gone (a link used twice is still a
+ * success); rejects with an UploadError, whose message is the server's own for a refusal
+ * (403 for a link that is not one of its own). */
+export async function remove(deleteUrl, { signal, language } = {}) {
+  const headers = { Accept: "application/json" };
+  if (language) headers["Accept-Language"] = language;
+  const lang = language || pickLanguage();
+  let response;
+  try {
+    response = await fetch(deleteUrl, { method: "DELETE", headers, signal, credentials: "omit" });
+  } catch (err) {
+    if (err && err.name === "AbortError") throw new UploadError("aborted", say(lang, "aborted"));
+    throw new UploadError("network", say(lang, "network"));
+  }
+  if (response.ok) return;
+  const body = await response.json().catch(() => null);
+  throw refusal(lang, response.status, body, response.headers.get("Retry-After"));
 }
 
 function parseJson(xhr) {

@@ -17,6 +17,7 @@ import pytest
 from PIL import Image, ImageChops, ImageOps, ImageStat
 
 from devstack.images import encode, photo
+from uploads.messages import message
 
 from .conftest import ARTIFACTS, PHONE, WEB_DIR, upload_requests
 from .test_upload_page import (
@@ -474,6 +475,36 @@ def test_another_site_imports_the_module_and_uploads(page, page_stack, origins):
                finished: seen[seen.length - 1] };
     }""", page_stack.url)
     assert result == {"width": 2048, "height": 1024, "shrunk": True, "finished": True}
+
+
+def test_another_site_deletes_what_it_uploaded_and_a_forged_link_is_refused(
+        page, page_stack, origins):
+    """`remove` from another origin on the edge's allowlist (a preflighted DELETE): the image
+    and its variants leave the store, the same link used again is still a success, and a link
+    whose capability was altered rejects with the server's 403, code and words."""
+    allowed, _other = origins
+    before = files_under(page_stack.root)
+    page.open(f"{allowed.url}/index.html")
+    outcome = page.tab.evaluate("""async (api) => {
+      const { upload, remove } = await import(api + "/uploads/uploader.js");
+      const canvas = new OffscreenCanvas(600, 400);
+      const context = canvas.getContext("2d");
+      context.fillStyle = "#a62"; context.fillRect(0, 0, 600, 400);
+      const blob = await canvas.convertToBlob({ type: "image/png" });
+      const data = await upload(blob, { url: api + "/api/upload/avatar", name: "x.png" });
+      const settled = (p) => p.then(() => "gone", (err) => ({
+        kind: err.kind, status: err.status, code: err.code, message: err.message }));
+      const link = data.delete_url;
+      const forged = link.replace(/\\/delete\\/(.)/,
+                                  (_, c) => "/delete/" + (c === "A" ? "B" : "A"));
+      return { variants: data.variants.length,
+               forged: await settled(remove(forged, { language: "en" })),
+               first: await settled(remove(link)), again: await settled(remove(link)) };
+    }""", page_stack.url)
+    assert outcome == {"variants": 4, "first": "gone", "again": "gone", "forged": {
+        "kind": "refused", "status": 403, "code": "invalid_delete_link",
+        "message": message("invalid_delete_link", "en")}}
+    assert files_under(page_stack.root) == before
 
 
 MODULE_PREPARE = """async ([b64, type, limits]) => {

@@ -25,6 +25,7 @@ NOT_AN_IMAGE = "Format d'image non supporté (acceptés : JPEG, PNG, WebP)"
 STORED = "Image enregistrée."
 NETWORK = ("La connexion a été coupée ou refusée avant la réponse du serveur "
            "(réseau ou CORS).")
+DELETED = "Image supprimée du serveur, avec ses variantes."
 UNAUTHORIZED = "Authentification requise : jeton Bearer absent, expiré ou invalide"
 
 
@@ -216,6 +217,25 @@ def test_token_field_sends_a_bearer_token(page, jwt_stack):
     page.send()
     assert_stored_and_displayed(page, jwt_stack, before, (160, 120), "image/webp",
                                 owner="operateur")
+
+
+def test_stored_image_is_deleted_from_the_page(page, page_stack):
+    """The delete button removes the image and every variant from the store, through the
+    answer's delete_url as any client may, and the page says so where it can be seen."""
+    before = files_under(page_stack.root)
+    page.open(page_stack.url + "/uploads/")
+    page.choose("supprimer.jpg", picture("JPEG", (300, 200)))
+    page.send()
+    assert_stored_and_displayed(page, page_stack, before, (300, 200), "image/jpeg")
+    assert page.text("#delete") == "Supprimer cette image"
+    page.tab.click("#delete")
+    page.tab.wait_for_selector("#result", state="hidden")
+    assert page.text("#status") == DELETED
+    assert page.in_view("#status")
+    assert page.focused() == "file"
+    assert files_under(page_stack.root) == before
+    assert not page.visible("#error")
+    assert not page.errors
 
 
 @pytest.mark.parametrize("locale", ["en-US"])
