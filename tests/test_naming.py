@@ -31,9 +31,20 @@ def test_the_old_names_are_valid(key):
     "i/p/2025/13/avatar_1760877849690_827t7v.jpg", "i/p/2025/10/avatar_1_827t7v.jpg",
     "i/p/2025/10/avatar_1760877849690_827T7V.jpg", "i/p/2025/10/avatar_1760877849690_827t7v.gif",
     "i/p/2025/10/../avatar_1760877849690_827t7v.jpg",
+    "i/p/\u0662\u0660\u0662\u0665/10/avatar_1760877849690_827t7v.jpg",  # digits, not ASCII ones
+    "i/p/2025/10/avatar_\uff11760877849690_827t7v.jpg",
 ])
 def test_other_names_are_not(key):
     assert not naming.is_valid_key(key)
+
+
+@pytest.mark.parametrize("digits", ["\u0662\u0660\u0662\u0665", "\uff12\uff10\uff12\uff15"],
+                         ids=["arabic-indic", "fullwidth"])
+def test_attachment_keys_spell_their_numbers_in_ascii(digits):
+    key = "f/p/2025/10/att_1760877849690_k3x9qa0m2z/a.pdf"
+    assert naming.is_attachment_key(key)
+    assert not naming.is_attachment_key(key.replace("2025", digits))
+    assert not naming.is_attachment_key(key.replace("att_1760", "att_" + digits))
 
 
 def test_unknown_extension_is_a_bug():

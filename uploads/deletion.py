@@ -90,8 +90,7 @@ class DeleteKeys:
 
 def is_unit(unit: str) -> bool:
     """An avatar's main key or an attachment's folder, as the service names them."""
-    return bool(naming.PATH_RE.fullmatch(unit) or re.fullmatch(
-        naming.FILES_TOP + r"/p/\d{4}/(0[1-9]|1[0-2])/" + naming.ATTACHMENT_ID_RE.pattern, unit))
+    return bool(naming.PATH_RE.fullmatch(unit) or naming.ATTACHMENT_FOLDER_RE.fullmatch(unit))
 
 
 def unit_keys(store, unit: str, boxes) -> list[str]:

@@ -24,7 +24,7 @@ from urllib.parse import unquote
 
 from flask import Blueprint, current_app, jsonify, request
 
-from . import filenames
+from . import filenames, naming
 from .auth import authenticate
 from .deletion import served_from
 from .errors import NoSuchAttachment, NotAttachmentPath, NotFound, SignRequestInvalid
@@ -35,7 +35,8 @@ bp = Blueprint("links", __name__)
 ROUTE = "/api/upload/sign"
 MAX_PATHS = 100  # paths one request may re-sign
 MAX_BODY = 64 * 1024  # its JSON body: 100 paths of the longest names fit many times over
-PATH = re.compile(r"/f/p/[0-9]{4}/(?:0[1-9]|1[0-2])/att_[0-9]{13}_[a-z0-9]{10}/([^/?#]+)")
+# A stored path as an answer gives it: the folder, then the name as its URL spells it.
+PATH = re.compile("/" + naming.ATTACHMENT_FOLDER_RE.pattern + r"/(?P<name>[^/?#]+)")
 
 
 def signature(path: str, expires: int, secret: str) -> str:
@@ -102,11 +103,11 @@ def stored_key(path: object) -> str | None:
     if not found:
         return None
     try:
-        name = unquote(found.group(1), errors="strict")
+        name = unquote(found["name"], errors="strict")
     except UnicodeDecodeError:
         return None
     if name.startswith(".") or "/" in name or "\0" in name or len(name.encode()) > 255 \
-            or filenames.url_name(name) != found.group(1):
+            or filenames.url_name(name) != found["name"]:
         return None
     return path[1:].rpartition("/")[0] + "/" + name
 

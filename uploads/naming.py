@@ -26,15 +26,17 @@ FILES_TOP = "f"  # the attachments' top folder (served at /f/)
 # Every public tree, in key order: what the operator commands walk, back up and check (both
 # backends hold both: `Storage.tops`).
 PUBLIC_TOPS = (FILES_TOP, PUBLIC_TOP)
-ATTACHMENT_ID_RE = re.compile(r"att_(\d{13})_([a-z0-9]{10})")
-ATTACHMENT_PATH_RE = re.compile(FILES_TOP + r"/p/(\d{4})/(0[1-9]|1[0-2])/"
-                                + ATTACHMENT_ID_RE.pattern + r"/([^/\x00]{1,255})")
-NAME_RE = re.compile(r"avatar_(\d{13})_([a-z0-9]{6})\.(jpg|png|webp)")
+ATTACHMENT_ID_RE = re.compile(r"att_([0-9]{13})_([a-z0-9]{10})")
+# An attachment's folder (the unit a delete or gc removes whole), then a file in it.
+ATTACHMENT_FOLDER_RE = re.compile(FILES_TOP + r"/p/([0-9]{4})/(0[1-9]|1[0-2])/"
+                                  + ATTACHMENT_ID_RE.pattern)
+ATTACHMENT_PATH_RE = re.compile(ATTACHMENT_FOLDER_RE.pattern + r"/([^/\x00]{1,255})")
+NAME_RE = re.compile(r"avatar_([0-9]{13})_([a-z0-9]{6})\.(jpg|png|webp)")
 VARIANT_EXT = "webp"
 VARIANT_SUFFIX_RE = re.compile(r"\.([1-9][0-9]{0,3})\.webp$")
 # nginx/images-s3.conf's pattern for names it passes to the store: the same set.
 S3_SERVABLE = re.compile(r"[A-Za-z0-9_./-]+")
-PATH_RE = re.compile(re.escape(PUBLIC_TOP) + r"/p/(\d{4})/(0[1-9]|1[0-2])/" + NAME_RE.pattern)
+PATH_RE = re.compile(re.escape(PUBLIC_TOP) + r"/p/([0-9]{4})/(0[1-9]|1[0-2])/" + NAME_RE.pattern)
 VARIANT_PATH_RE = re.compile(PATH_RE.pattern.rsplit(r"\.", 1)[0] + r"\.([1-9][0-9]{0,3})\.webp")
 
 

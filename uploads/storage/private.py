@@ -23,7 +23,7 @@ from .tree import read_regular, scan
 SECRET_NAME = OWN_NAMES[1]  # the delete links' key (deletion.py)
 RECORDS = ".owners"
 PRIVATE_MODE, RECORDS_MODE = 0o600, 0o700
-_RECORD_RE = re.compile(r"\.owners/[0-9a-f]{32}/[fi]/p/\d{4}/\d{2}/[A-Za-z0-9][A-Za-z0-9_.]*")
+_RECORD_RE = re.compile(r"\.owners/[0-9a-f]{32}/[fi]/p/[0-9]{4}/[0-9]{2}/[A-Za-z0-9][A-Za-z0-9_.]*")
 
 
 PRIVATE_MAX = 64 * 1024  # what a private object may hold: a key, one record
