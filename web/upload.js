@@ -5,7 +5,7 @@
  * apps import: a photo over the server's limits is shrunk here before it is sent.
  * No inline code anywhere, so a strict Content-Security-Policy still allows it.
  */
-import { getLimits, prepare, remove, upload, UPLOAD_PATH } from "./uploader.js";
+import { DELETE_PATH, getLimits, prepare, remove, upload, UPLOAD_PATH } from "./uploader.js";
 import { formatList, formatSize, lang, shortSize, t, translatePage } from "./texts.js";
 
 const $ = (id) => document.getElementById(id);
@@ -16,7 +16,8 @@ let previewUrl = null;
 let blockedByPolicy = null;
 let controller = null;   // aborts the upload in flight
 let run = 0;             // bumped by every choice and every send: older outcomes are ignored
-let deleteUrl = null;    // the shown image's delete link, from its answer
+let deleteTarget = null; // where the shown image's delete link is sent (deleteAddress)
+let deleting = false;    // a delete in flight: the page takes no other file meanwhile
 
 /** The API base from the field or ?api=, "" for this site; throws on a bad address. */
 function apiBase() {
@@ -97,7 +98,7 @@ function clearOutcome() {
   $("result").hidden = true;
   $("result-img").onerror = null;
   $("result-img").removeAttribute("src");
-  deleteUrl = null;
+  deleteTarget = null;
   setStatus("");
 }
 
@@ -134,7 +135,7 @@ function showPlan(p) {
 
 /** A new file: whatever was being sent is abandoned (its outcome would be the old file's). */
 async function choose(file) {
-  if (!file) return;
+  if (!file || deleting) return;
   const mine = ++run;
   if (controller) controller.abort();
   controller = null;
@@ -161,7 +162,16 @@ async function choose(file) {
   }
 }
 
-function showStored(data) {
+/** Where to send an answer's delete_url: its path, at the API address this page uploaded
+ * through. The link's own origin is the server's UPLOADS_PUBLIC_BASE_URL, which a page opened
+ * under another name of the same site may not reach (its policy allows only its own origin). */
+function deleteAddress(base, url) {
+  if (typeof url !== "string") return null;
+  const at = url.indexOf(DELETE_PATH);
+  return at < 0 ? url : base + url.slice(at);
+}
+
+function showStored(data, base) {
   const img = $("result-img");
   img.alt = t("resultAlt", { name: data.filename || data.url });
   img.onerror = () => {
@@ -174,9 +184,8 @@ function showStored(data) {
   $("result-dimensions").textContent = data.width + " × " + data.height + " px";
   $("result-type").textContent = data.content_type || "";
   showVariants(data);
-  deleteUrl = typeof data.delete_url === "string" ? data.delete_url : null;
-  $("delete").hidden = !deleteUrl;
-  $("delete").disabled = false;
+  deleteTarget = deleteAddress(base, data.delete_url);
+  $("delete").hidden = !deleteTarget;
   $("result").hidden = false;
   setStatus(t("done"));
 }
@@ -202,31 +211,48 @@ function showVariants(data) {
     '"\n     sizes="' + smallest + 'px" alt="">';
 }
 
+/** A delete in flight: no other file may be chosen or sent until it ends (its outcome, a
+ * failure above all, must not be lost behind the next file's). The button stays focusable. */
+function setDeleting(on) {
+  deleting = on;
+  $("delete").setAttribute("aria-disabled", String(on));
+  $("file").disabled = on;
+  $("send").disabled = on || !prepared;
+  if (on) $("result").setAttribute("aria-busy", "true");
+  else $("result").removeAttribute("aria-busy");
+}
+
 /** Delete the shown image through its answer's delete link. Caches that kept it (this
  * browser's, nginx's for a few seconds) may still show it for a while; the server no longer
  * has it. */
 async function removeStored() {
-  const url = deleteUrl;
-  if (!url) return;
-  const mine = run;
-  $("delete").disabled = true;
+  if (!deleteTarget || deleting) return;
+  setDeleting(true);
   $("error").classList.remove("shown");
   setStatus(t("deleting"));
   try {
-    await remove(url, { language: lang });
+    await remove(deleteTarget, { language: lang });
   } catch (err) {
-    if (mine !== run) return;
-    $("delete").disabled = false;
-    showError(err.message, err.kind === "refused"
-      ? "HTTP " + err.status + (err.code ? " · " + err.code : "") : "");
-    present($("error"), "center");
+    setDeleting(false);
+    setStatus("");
+    if (blockedByPolicy && err.kind === "network") return;  // the policy's message says why
+    showError(err.message, refusalDetail(err));
+    present($("error"), "start");  // the button, under the result's title, stays in view
     return;
   }
-  if (mine !== run) return;
+  setDeleting(false);
   clearOutcome();
   setStatus(t("deleted"));
   $("status").scrollIntoView({ block: "center", behavior: "instant" });
   $("file").focus({ preventScroll: true });  // the button is gone: focus where a next file is chosen
+}
+
+/** "HTTP 429 · rate_limited · Nouvel essai possible dans 30 s." for a refusal, else "". */
+function refusalDetail(err) {
+  if (err.kind !== "refused") return "";
+  let detail = "HTTP " + err.status + (err.code ? " · " + err.code : "");
+  if (err.retryAfter) detail += " · " + t("retryIn", { seconds: err.retryAfter });
+  return detail;
 }
 
 /** Worth trying again as it is: the connection, the time, or the server's state failed,
@@ -243,11 +269,7 @@ function failed(err, url) {
     present($("retry"), "center");
     return;
   }
-  let detail = url;
-  if (err.kind === "refused") {
-    detail = "HTTP " + err.status + (err.code ? " · " + err.code : "");
-    if (err.retryAfter) detail += " · " + t("retryIn", { seconds: err.retryAfter });
-  }
+  const detail = refusalDetail(err) || url;
   if (blockedByPolicy && err.kind === "network") return;  // the policy's message says why
   showError(err.message, detail);
   $("retry").hidden = !retryable(err);
@@ -293,13 +315,22 @@ async function send(event) {
     if (mine !== run) return;
     controller = null;
     busy(false);
-    showStored(data);
+    showStored(data, base);
     present($("result"), "start");
   } catch (err) {
     if (mine !== run) return;  // a newer file or upload took over: this outcome is stale
     controller = null;
     busy(false);
     failed(err, url);
+  }
+}
+
+/** The origin of a blocked address, not the address itself: a delete link is a secret. */
+function originOf(uri) {
+  try {
+    return new URL(uri).origin;
+  } catch (err) {
+    return uri;  // "inline", "eval": no address
   }
 }
 
@@ -345,7 +376,7 @@ function init() {
   // whichever of this event and the request's own error comes last.
   document.addEventListener("securitypolicyviolation", (e) => {
     blockedByPolicy = e.blockedURI || e.violatedDirective;
-    showError(t("policy"), blockedByPolicy);
+    showError(t("policy"), originOf(blockedByPolicy));
     present($("error"), "center");
   });
   wireDropZone();

@@ -15,12 +15,14 @@
 
 export const UPLOAD_PATH = "/api/upload/avatar";
 export const LIMITS_PATH = "/api/upload/limits";
+export const DELETE_PATH = "/api/upload/delete/";  // how every delete_url's path begins
 
 const TEXTS = {
   fr: {
     network: "La connexion a été coupée ou refusée avant la réponse du serveur (réseau ou CORS).",
     stalled: "L'envoi n'avance plus depuis {seconds} s : la connexion semble perdue.",
     noAnswer: "Le serveur n'a pas répondu dans les {seconds} s après l'envoi.",
+    noReply: "Le serveur n'a pas répondu en {seconds} s : la connexion semble perdue.",
     aborted: "Envoi annulé.",
     // The server's own words for its 413: said here only for a file this browser cannot
     // decode, so cannot shrink, and that the server would refuse for its size anyway.
@@ -31,6 +33,7 @@ const TEXTS = {
     network: "The connection was lost or refused before the server answered (network or CORS).",
     stalled: "The upload has not moved for {seconds} s: the connection seems lost.",
     noAnswer: "The server did not answer within {seconds} s of the upload.",
+    noReply: "The server did not answer within {seconds} s: the connection seems lost.",
     aborted: "Upload cancelled.",
     tooLarge: "The image must not be larger than {max}",
     unexpected: "Unexpected answer from the server (HTTP {status}).",
@@ -320,23 +323,41 @@ export function upload(blob, options = {}) {
 
 /** Delete what an upload stored (the image and its variants, or an attachment), through the
  * `delete_url` its answer gave: the link is the permission, so no token is sent. Options:
- * language, signal. Resolves once the server says it is gone (a link used twice is still a
- * success); rejects with an UploadError, whose message is the server's own for a refusal
- * (403 for a link that is not one of its own). */
-export async function remove(deleteUrl, { signal, language } = {}) {
+ * language, signal, timeout (ms before giving up on an answer, default 30 s: a stalled phone
+ * link would otherwise keep it pending for minutes). Resolves once the server says it is gone
+ * (a link used twice is still a success); rejects with an UploadError, whose message is the
+ * server's own for a refusal (403 for a link that is not one of its own). */
+export async function remove(deleteUrl, { signal, language, timeout = 30000 } = {}) {
   const headers = { Accept: "application/json" };
   if (language) headers["Accept-Language"] = language;
   const lang = language || pickLanguage();
-  let response;
-  try {
-    response = await fetch(deleteUrl, { method: "DELETE", headers, signal, credentials: "omit" });
-  } catch (err) {
-    if (err && err.name === "AbortError") throw new UploadError("aborted", say(lang, "aborted"));
-    throw new UploadError("network", say(lang, "network"));
+  const stop = new AbortController();
+  let timedOut = false;
+  const timer = setTimeout(() => { timedOut = true; stop.abort(); }, timeout);
+  const onAbort = () => stop.abort();
+  if (signal) {
+    if (signal.aborted) stop.abort();
+    signal.addEventListener("abort", onAbort, { once: true });
   }
-  if (response.ok) return;
-  const body = await response.json().catch(() => null);
-  throw refusal(lang, response.status, body, response.headers.get("Retry-After"));
+  try {
+    let response;
+    try {
+      response = await fetch(deleteUrl, { method: "DELETE", headers, signal: stop.signal,
+                                           credentials: "omit" });
+    } catch (err) {
+      if (timedOut) {
+        throw new UploadError("timeout", say(lang, "noReply", { seconds: Math.round(timeout / 1000) }));
+      }
+      if (err && err.name === "AbortError") throw new UploadError("aborted", say(lang, "aborted"));
+      throw new UploadError("network", say(lang, "network"));
+    }
+    if (response.ok) return;
+    const body = await response.json().catch(() => null);
+    throw refusal(lang, response.status, body, response.headers.get("Retry-After"));
+  } finally {
+    clearTimeout(timer);
+    if (signal) signal.removeEventListener("abort", onAbort);
+  }
 }
 
 function parseJson(xhr) {

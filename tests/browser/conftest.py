@@ -189,14 +189,14 @@ class UploadPage:
         """The element's top edge is on screen (its heading or first line can be read)."""
         return self.tab.evaluate(IN_VIEW_SCRIPT, selector)
 
-    def throttle(self, upload_bytes_per_second=-1, offline=False):
+    def throttle(self, upload_bytes_per_second=-1, offline=False, latency_ms=0):
         """Chromium's network emulation for this tab: an uplink this slow (-1: as fast as it
-        goes), or no network at all."""
+        goes), or no network at all, or `latency_ms` before each answer arrives."""
         if not hasattr(self, "devtools"):
             self.devtools = self.tab.context.new_cdp_session(self.tab)
             self.devtools.send("Network.enable")
         self.devtools.send("Network.emulateNetworkConditions", {
-            "offline": offline, "latency": 0, "downloadThroughput": -1,
+            "offline": offline, "latency": latency_ms, "downloadThroughput": -1,
             "uploadThroughput": upload_bytes_per_second})
 
 

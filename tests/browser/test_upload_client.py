@@ -12,9 +12,11 @@ import socket
 import struct
 import threading
 import urllib.request
+from urllib.parse import urlsplit
 
 import pytest
 from PIL import Image, ImageChops, ImageOps, ImageStat
+from stack.net import upload
 
 from devstack.images import encode, photo
 from uploads.messages import message
@@ -35,6 +37,7 @@ CANCELLED = "Envoi annulé."
 EN_CANCELLED = "Upload cancelled."
 STALLED = "L'envoi n'avance plus depuis 2 s : la connexion semble perdue."
 LOST = "La connexion a été coupée ou refusée avant la réponse du serveur (réseau ou CORS)."
+NO_REPLY = "The server did not answer within 1 s: the connection seems lost."
 
 # Calls the module from the page, as a web app would: `upload` of a blob of `size` zero bytes.
 MODULE_UPLOAD = """async ([size, options, module]) => {
@@ -505,6 +508,56 @@ def test_another_site_deletes_what_it_uploaded_and_a_forged_link_is_refused(
         "kind": "refused", "status": 403, "code": "invalid_delete_link",
         "message": message("invalid_delete_link", "en")}}
     assert files_under(page_stack.root) == before
+
+
+def test_module_gives_up_on_a_delete_that_gets_no_answer(page, page_stack):
+    """On a link where answers take 3 s (a stalled phone connection), `remove` gives up after
+    its `timeout` with a "timeout" in the language asked for; on a sound link, the same call
+    deletes."""
+    before = files_under(page_stack.root)
+    answer = upload(page_stack.url, picture("JPEG", (300, 200))).json()["data"]
+    link = urlsplit(answer["delete_url"]).path
+    page.open(page_stack.url + "/uploads/")
+    call = """async ([link, options]) => {
+      const { remove } = await import("/uploads/uploader.js");
+      const started = Date.now();
+      try {
+        await remove(link, options);
+        return ["gone", Date.now() - started];
+      } catch (err) {
+        return [err.kind, err.message, Date.now() - started];
+      }
+    }"""
+    page.throttle(latency_ms=3000)
+    stalled = page.tab.evaluate(call, [link, {"timeout": 1000, "language": "en"}])
+    assert stalled[:2] == ["timeout", NO_REPLY], stalled
+    assert 1000 <= stalled[2] < 2500, stalled
+    page.throttle()
+    assert page.tab.evaluate(call, [link, {"timeout": 1000}])[0] == "gone"
+    assert files_under(page_stack.root) == before
+
+
+@pytest.mark.parametrize("device", [PHONE], ids=["phone"])
+def test_failed_delete_on_a_phone_shows_why_beside_the_button(page, page_stack):
+    """Offline, a delete fails with the module's own words; on a phone both the error and the
+    button that tries again are on screen, no other file may be chosen meanwhile, and the image
+    is still stored. Back online, the same button deletes it."""
+    before = files_under(page_stack.root)
+    page.open(page_stack.url + "/uploads/")
+    page.choose("téléphone.jpg", picture("JPEG", (900, 1200)))
+    page.send()
+    page.throttle(offline=True)
+    page.tab.click("#delete")
+    page.tab.wait_for_selector("#error.shown")
+    assert page.text("#error-message") == LOST
+    assert page.in_view("#error") and page.in_view("#delete")
+    assert page.tab.get_attribute("#delete", "aria-disabled") == "false"
+    assert page.tab.is_enabled("#file") and files_under(page_stack.root) > before
+    page.throttle()
+    page.tab.click("#delete")
+    page.tab.wait_for_selector("#result", state="hidden")
+    assert files_under(page_stack.root) == before
+    assert not page.errors
 
 
 MODULE_PREPARE = """async ([b64, type, limits]) => {

@@ -238,6 +238,25 @@ def test_stored_image_is_deleted_from_the_page(page, page_stack):
     assert not page.errors
 
 
+def test_delete_goes_to_the_address_the_page_uploaded_through(page, page_stack):
+    """Opened under another name of the same site (localhost, where UPLOADS_PUBLIC_BASE_URL
+    says 127.0.0.1), the page may reach only its own origin: it sends the delete link's path
+    there, and no policy error, nor the link's secret part, ever reaches the screen."""
+    other_name = page_stack.url.replace("127.0.0.1", "localhost")
+    before = files_under(page_stack.root)
+    page.open(other_name + "/uploads/")
+    page.choose("ailleurs.jpg", picture("JPEG", (300, 200)))
+    page.send()
+    sent = []
+    page.tab.on("request", lambda r: r.method == "DELETE" and sent.append(r.url))
+    page.tab.click("#delete")
+    page.tab.wait_for_selector("#result", state="hidden")
+    assert page.text("#status") == DELETED
+    assert len(sent) == 1 and sent[0].startswith(other_name + "/api/upload/delete/"), sent
+    assert files_under(page_stack.root) == before
+    assert "/api/upload/delete/" not in page.text("#error-detail")
+
+
 @pytest.mark.parametrize("locale", ["en-US"])
 def test_page_speaks_english_when_the_browser_prefers_it(page, page_stack):
     page.open(page_stack.url + "/uploads/")
