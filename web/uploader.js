@@ -24,6 +24,7 @@ const TEXTS = {
     noAnswer: "Le serveur n'a pas répondu dans les {seconds} s après l'envoi.",
     noReply: "Le serveur n'a pas répondu en {seconds} s : la connexion semble perdue.",
     aborted: "Envoi annulé.",
+    removeAborted: "Suppression annulée.",
     // The server's own words for its 413: said here only for a file this browser cannot
     // decode, so cannot shrink, and that the server would refuse for its size anyway.
     tooLarge: "La taille de l'image ne doit pas dépasser {max}",
@@ -35,6 +36,7 @@ const TEXTS = {
     noAnswer: "The server did not answer within {seconds} s of the upload.",
     noReply: "The server did not answer within {seconds} s: the connection seems lost.",
     aborted: "Upload cancelled.",
+    removeAborted: "Delete cancelled.",
     tooLarge: "The image must not be larger than {max}",
     unexpected: "Unexpected answer from the server (HTTP {status}).",
   },
@@ -348,7 +350,9 @@ export async function remove(deleteUrl, { signal, language, timeout = 30000 } = 
       if (timedOut) {
         throw new UploadError("timeout", say(lang, "noReply", { seconds: Math.round(timeout / 1000) }));
       }
-      if (err && err.name === "AbortError") throw new UploadError("aborted", say(lang, "aborted"));
+      if (err && err.name === "AbortError") {
+        throw new UploadError("aborted", say(lang, "removeAborted"));
+      }
       throw new UploadError("network", say(lang, "network"));
     }
     if (response.ok) return;

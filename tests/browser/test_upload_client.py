@@ -532,6 +532,17 @@ def test_module_gives_up_on_a_delete_that_gets_no_answer(page, page_stack):
     stalled = page.tab.evaluate(call, [link, {"timeout": 1000, "language": "en"}])
     assert stalled[:2] == ["timeout", NO_REPLY], stalled
     assert 1000 <= stalled[2] < 2500, stalled
+    cancelled = page.tab.evaluate("""async (link) => {
+      const { remove } = await import("/uploads/uploader.js");
+      const controller = new AbortController();
+      setTimeout(() => controller.abort(), 200);
+      try {
+        await remove(link, { signal: controller.signal, language: "en" });
+      } catch (err) {
+        return [err.kind, err.message];
+      }
+    }""", link)
+    assert cancelled == ["aborted", "Delete cancelled."]
     page.throttle()
     assert page.tab.evaluate(call, [link, {"timeout": 1000}])[0] == "gone"
     assert files_under(page_stack.root) == before
