@@ -79,8 +79,10 @@ def _parts(url):
     (lambda cap, unit, other: f"{cap}/%2e%2e/{unit}", 404, "not_found"),
     (lambda cap, unit, other: f"{cap}/{unit}%00", 404, "not_found"),
     (lambda cap, unit, other: f"{cap}/.uploads-delete-secret", 404, "not_found"),
+    (lambda cap, unit, other: f"{cap}/{unit.replace('/p/20', '/p/٢٠', 1)}", 404, "not_found"),
 ], ids=["altered", "truncated", "longer", "missing", "owner-added", "other-file", "variant",
-        "dotdot-after", "dotdot-inside", "encoded-dots", "nul", "private-name"])
+        "dotdot-after", "dotdot-inside", "encoded-dots", "nul", "private-name",
+        "non-ascii-digits"])
 def test_a_wrong_capability_or_path_deletes_nothing(client, upload, root, make, status, code):
     mine, other = avatar(upload), avatar(upload)
     capability, unit = _parts(mine["delete_url"])

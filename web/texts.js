@@ -34,7 +34,8 @@ const TEXTS = {
     resultAlt: "Image enregistrée : {name}",
     noVariants: "aucune : l'image est plus petite que toutes les boîtes",
     deleting: "Suppression…",
-    deleted: "Image supprimée du serveur, avec ses variantes.",
+    deleted: "Image supprimée du serveur.",
+    deletedWithVariants: "Image supprimée du serveur, avec ses variantes.",
     bytes: "octets",
   },
   en: {
@@ -86,7 +87,8 @@ const TEXTS = {
     noVariants: "none: the image is smaller than every box",
     delete: "Delete this image",
     deleting: "Deleting…",
-    deleted: "Image deleted from the server, with its variants.",
+    deleted: "Image deleted from the server.",
+    deletedWithVariants: "Image deleted from the server, with its variants.",
     bytes: "bytes",
   },
 };

@@ -2,7 +2,8 @@
  * The operator's upload page. It sends the file exactly as the existing web client does
  * (FormData with the field "avatar", POST /api/upload/avatar, then reads data.url) so that a
  * success here means the real client works too, through uploader.js, the module other web
- * apps import: a photo over the server's limits is shrunk here before it is sent.
+ * apps import: a photo over the server's limits is shrunk here before it is sent. The
+ * stored image can then be deleted here, through its answer's delete_url.
  * No inline code anywhere, so a strict Content-Security-Policy still allows it.
  */
 import { DELETE_PATH, getLimits, prepare, remove, upload, UPLOAD_PATH } from "./uploader.js";
@@ -18,6 +19,7 @@ let controller = null;   // aborts the upload in flight
 let run = 0;             // bumped by every choice and every send: older outcomes are ignored
 let deleteTarget = null; // where the shown image's delete link is sent (deleteAddress)
 let deleting = false;    // a delete in flight: the page takes no other file meanwhile
+let storedVariants = 0;  // how many variants the shown image has (what a delete removes)
 
 /** The API base from the field or ?api=, "" for this site; throws on a bad address. */
 function apiBase() {
@@ -185,6 +187,7 @@ function showStored(data, base) {
   $("result-type").textContent = data.content_type || "";
   showVariants(data);
   deleteTarget = deleteAddress(base, data.delete_url);
+  storedVariants = Array.isArray(data.variants) ? data.variants.length : 0;
   $("delete").hidden = !deleteTarget;
   $("result").hidden = false;
   setStatus(t("done"));
@@ -217,23 +220,26 @@ function setDeleting(on) {
   deleting = on;
   $("delete").setAttribute("aria-disabled", String(on));
   $("file").disabled = on;
-  $("send").disabled = on || !prepared;
+  $("send").disabled = on || !prepared || Boolean(controller);
   if (on) $("result").setAttribute("aria-busy", "true");
   else $("result").removeAttribute("aria-busy");
 }
 
 /** Delete the shown image through its answer's delete link. Caches that kept it (this
- * browser's, nginx's for a few seconds) may still show it for a while; the server no longer
- * has it. */
+ * browser's; nginx's for up to 10 s, or UPLOADS_S3_CACHE_SECONDS in S3 mode: README,
+ * "Deleting uploads") may still show it for a while; the server no longer has it. */
 async function removeStored() {
-  if (!deleteTarget || deleting) return;
+  if (!deleteTarget || deleting || controller) return;
+  const mine = run;
   setDeleting(true);
+  blockedByPolicy = null;  // any earlier violation (the image's) is not this request's
   $("error").classList.remove("shown");
   setStatus(t("deleting"));
   try {
     await remove(deleteTarget, { language: lang });
   } catch (err) {
     setDeleting(false);
+    if (mine !== run) return;
     setStatus("");
     if (blockedByPolicy && err.kind === "network") return;  // the policy's message says why
     showError(err.message, refusalDetail(err));
@@ -241,10 +247,12 @@ async function removeStored() {
     return;
   }
   setDeleting(false);
+  if (mine !== run) return;
   clearOutcome();
-  setStatus(t("deleted"));
+  setProgress(0, 0);
+  setStatus(t(storedVariants ? "deletedWithVariants" : "deleted"));
   $("status").scrollIntoView({ block: "center", behavior: "instant" });
-  $("file").focus({ preventScroll: true });  // the button is gone: focus where a next file is chosen
+  $("file").focus({ preventScroll: true });  // the button is gone: where a next file is chosen
 }
 
 /** "HTTP 429 · rate_limited · Nouvel essai possible dans 30 s." for a refusal, else "". */
@@ -283,7 +291,7 @@ function failed(err, url) {
 
 async function send(event) {
   if (event) event.preventDefault();
-  if (!prepared || controller) return;
+  if (!prepared || controller || deleting) return;
   let base;
   try {
     base = apiBase();
@@ -294,6 +302,8 @@ async function send(event) {
   }
   const url = new URL(base + UPLOAD_PATH, window.location.href).href;
   const mine = ++run;
+  $("delete").hidden = true;  // the shown image is about to be replaced: no delete meanwhile
+  deleteTarget = null;
   const limits = await currentLimits();
   if (mine !== run) return;
   clearOutcome();

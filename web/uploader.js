@@ -6,7 +6,8 @@
  *                            copy decoded (EXIF orientation applied) and re-encoded to fit
  *   upload(blob, options)    POST it with progress and cancel; the stored image's data, or an
  *                            UploadError saying why not
- *   remove(deleteUrl)        DELETE what an upload stored, through its answer's delete_url
+ *   remove(deleteUrl, opts)  DELETE what an upload stored, through its answer's delete_url
+ *                            (language, signal, timeout)
  *
  * The server words every refusal in the request's language; this module has words only for
  * what no answer says (a lost connection, a stalled upload, a cancel). It never sends a request
@@ -22,7 +23,7 @@ const TEXTS = {
     network: "La connexion a été coupée ou refusée avant la réponse du serveur (réseau ou CORS).",
     stalled: "L'envoi n'avance plus depuis {seconds} s : la connexion semble perdue.",
     noAnswer: "Le serveur n'a pas répondu dans les {seconds} s après l'envoi.",
-    noReply: "Le serveur n'a pas répondu en {seconds} s : la connexion semble perdue.",
+    noReply: "Le serveur n'a pas répondu en {seconds} s ; réessayer est sans risque.",
     aborted: "Envoi annulé.",
     removeAborted: "Suppression annulée.",
     // The server's own words for its 413: said here only for a file this browser cannot
@@ -34,9 +35,9 @@ const TEXTS = {
     network: "The connection was lost or refused before the server answered (network or CORS).",
     stalled: "The upload has not moved for {seconds} s: the connection seems lost.",
     noAnswer: "The server did not answer within {seconds} s of the upload.",
-    noReply: "The server did not answer within {seconds} s: the connection seems lost.",
+    noReply: "The server did not answer within {seconds} s; trying again is safe.",
     aborted: "Upload cancelled.",
-    removeAborted: "Delete cancelled.",
+    removeAborted: "Deletion cancelled.",
     tooLarge: "The image must not be larger than {max}",
     unexpected: "Unexpected answer from the server (HTTP {status}).",
   },
@@ -57,10 +58,11 @@ function say(language, key, values = {}) {
   return text.replace(/\{(\w+)\}/g, (_, name) => String(values[name]));
 }
 
-/** Why an upload (or a limits request) did not succeed.
+/** Why an upload, a limits request or a delete did not succeed.
  * kind: "refused" (the server answered with an error: status, code, its message),
  *       "network" (no answer: connection lost, refused, or blocked by CORS),
- *       "timeout" (no progress for too long), "aborted" (the signal was aborted). */
+ *       "timeout" (an upload: no progress for too long; a delete: no answer in time),
+ *       "aborted" (the signal was aborted). */
 export class UploadError extends Error {
   constructor(kind, message, { status = 0, code = null, retryAfter = null, body = null } = {}) {
     super(message);
@@ -77,20 +79,49 @@ function joinUrl(base, path) {
   return (base || "").replace(/\/+$/, "") + path;
 }
 
+function accept(language) {
+  const headers = { Accept: "application/json" };
+  if (language) headers["Accept-Language"] = language;
+  return headers;
+}
+
+/** `fetch` with this module's failures: UploadError "aborted" (`signal`, its words under
+ * `cancelled`), "timeout" (no whole answer within `timeout` ms; 0: no limit), "network".
+ * Resolves with the answer and its JSON body (null when it has none). */
+async function ask(url, init, { signal, lang, timeout = 0, cancelled = "aborted" }) {
+  const stop = new AbortController();
+  let timedOut = false;
+  const timer = timeout > 0 && Number.isFinite(timeout)
+    ? setTimeout(() => { timedOut = true; stop.abort(); }, timeout) : null;
+  const onAbort = () => stop.abort();
+  if (signal) {
+    if (signal.aborted) stop.abort();
+    signal.addEventListener("abort", onAbort, { once: true });
+  }
+  try {
+    const response = await fetch(url, { ...init, signal: stop.signal });
+    const body = await response.json().catch(() => null);
+    if (timedOut) throw new Error("timed out while reading the answer");
+    return { response, body };
+  } catch (err) {
+    if (timedOut) {
+      const seconds = Math.max(1, Math.ceil(timeout / 1000));
+      throw new UploadError("timeout", say(lang, "noReply", { seconds }));
+    }
+    if (err && err.name === "AbortError") throw new UploadError("aborted", say(lang, cancelled));
+    throw new UploadError("network", say(lang, "network"));
+  } finally {
+    clearTimeout(timer);
+    if (signal) signal.removeEventListener("abort", onAbort);
+  }
+}
+
 /** The server's limits: { field, max_bytes, max_bytes_text, max_side, max_input_side,
  * max_pixels, content_types }. Throws UploadError. */
 export async function getLimits(base = "", { signal, language } = {}) {
-  const headers = { Accept: "application/json" };
-  if (language) headers["Accept-Language"] = language;
   const lang = language || pickLanguage();
-  let response;
-  try {
-    response = await fetch(joinUrl(base, LIMITS_PATH), { headers, signal });
-  } catch (err) {
-    if (err && err.name === "AbortError") throw new UploadError("aborted", say(lang, "aborted"));
-    throw new UploadError("network", say(lang, "network"));
-  }
-  const body = await response.json().catch(() => null);
+  const { response, body } = await ask(joinUrl(base, LIMITS_PATH), { headers: accept(language) },
+                                       { signal, lang });
   if (!response.ok || !body || !body.success || !body.data) {
     throw refusal(lang, response.status, body, response.headers.get("Retry-After"));
   }
@@ -325,43 +356,18 @@ export function upload(blob, options = {}) {
 
 /** Delete what an upload stored (the image and its variants, or an attachment), through the
  * `delete_url` its answer gave: the link is the permission, so no token is sent. Options:
- * language, signal, timeout (ms before giving up on an answer, default 30 s: a stalled phone
- * link would otherwise keep it pending for minutes). Resolves once the server says it is gone
- * (a link used twice is still a success); rejects with an UploadError, whose message is the
- * server's own for a refusal (403 for a link that is not one of its own). */
+ * language, signal, timeout (ms to wait for the answer, default 30 s, 0 for no limit: a
+ * stalled phone link would otherwise keep it pending for minutes). Resolves once the server
+ * says it is gone (a link used twice is still a success); rejects with an UploadError, whose
+ * message is the server's own for a refusal (403 for a link that is not one of its own). */
 export async function remove(deleteUrl, { signal, language, timeout = 30000 } = {}) {
-  const headers = { Accept: "application/json" };
-  if (language) headers["Accept-Language"] = language;
+  if (typeof deleteUrl !== "string" || !deleteUrl) {
+    throw new TypeError("remove() takes the delete_url of an upload's answer");
+  }
   const lang = language || pickLanguage();
-  const stop = new AbortController();
-  let timedOut = false;
-  const timer = setTimeout(() => { timedOut = true; stop.abort(); }, timeout);
-  const onAbort = () => stop.abort();
-  if (signal) {
-    if (signal.aborted) stop.abort();
-    signal.addEventListener("abort", onAbort, { once: true });
-  }
-  try {
-    let response;
-    try {
-      response = await fetch(deleteUrl, { method: "DELETE", headers, signal: stop.signal,
-                                           credentials: "omit" });
-    } catch (err) {
-      if (timedOut) {
-        throw new UploadError("timeout", say(lang, "noReply", { seconds: Math.round(timeout / 1000) }));
-      }
-      if (err && err.name === "AbortError") {
-        throw new UploadError("aborted", say(lang, "removeAborted"));
-      }
-      throw new UploadError("network", say(lang, "network"));
-    }
-    if (response.ok) return;
-    const body = await response.json().catch(() => null);
-    throw refusal(lang, response.status, body, response.headers.get("Retry-After"));
-  } finally {
-    clearTimeout(timer);
-    if (signal) signal.removeEventListener("abort", onAbort);
-  }
+  const { response, body } = await ask(deleteUrl, { method: "DELETE", headers: accept(language) },
+                                       { signal, lang, timeout, cancelled: "removeAborted" });
+  if (!response.ok) throw refusal(lang, response.status, body, response.headers.get("Retry-After"));
 }
 
 function parseJson(xhr) {
