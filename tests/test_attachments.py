@@ -1,7 +1,6 @@
 """POST /api/upload/attachment in process: each kind, many files, limits, refusals and the
 hostile matrix; after any refusal nothing is stored and nothing is left in `.tmp/`."""
 
-import errno
 import io
 import zipfile
 
@@ -265,20 +264,6 @@ def test_attachments_are_off_unless_the_operator_turns_them_on(root):
                                     content_type="multipart/form-data")
     assert answer.status_code == 404 and answer.json["code"] == "not_found"
 
-
-
-def test_a_full_disk_while_receiving_is_507_and_leaves_nothing(attach, app, root, monkeypatch):
-    """The volume's .tmp/ (or S3 mode's spool) filling up as a part arrives is the storage's
-    507, not a 500, and nothing is stored."""
-    class Full(io.BytesIO):
-        def write(self, data):
-            raise OSError(errno.ENOSPC, "No space left on device")
-
-    store = app.extensions["uploads.storage"]
-    monkeypatch.setattr(store, "staging", lambda kind="att-": (Full(), str(root / "none")))
-    answer = attach([("a.pdf", samples.pdf())])
-    assert_json_error(answer, 507, "storage_full")
-    assert stored_files(root) == []
 
 
 def test_a_store_failing_on_the_second_file_leaves_no_file_and_no_folder(attach, app, root,

@@ -71,6 +71,24 @@ def test_full_filesystem_answers_507_and_keeps_nothing_partial(tmpfs, gunicorn):
     _assert_nothing_partial(root, accepted[2:] + [response.json()["data"]])
 
 
+def test_an_attachment_filling_the_volume_while_it_arrives_is_507_and_leaves_nothing(
+        tmpfs, gunicorn):
+    """A part streamed into `.tmp/` until the volume is full: the storage's 507, not a 500,
+    nothing stored and no temp file left; the next attachment that fits is stored."""
+    root = tmpfs("attachments-full", "2m")
+    server = gunicorn(root, MIN_FREE_BYTES=0, ATTACHMENTS="true")
+
+    def attach(size):
+        return requests.post(server.url + "/api/upload/attachment", timeout=60,
+                             files={"file": ("notes.txt", b"a" * size, "text/plain")})
+
+    assert_json_error(attach(3 * 1024 * 1024), 507, "storage_full")
+    assert files_under(root / ".tmp") == [] and not (root / "f").exists()
+    assert attach(100_000).status_code == 201
+    assert files_under(root / ".tmp") == []
+    assert "Traceback" not in server.log()
+
+
 def test_out_of_inodes_answers_507_and_keeps_nothing_partial(tmpfs, gunicorn):
     """Space left but no inode for the temp file: the write itself fails with ENOSPC."""
     root = tmpfs("few-inodes", "8m", "nr_inodes=16")
