@@ -101,12 +101,6 @@ class Part:
     def seek(self, offset: int, whence: int = 0) -> int:
         return self.file.seek(offset, whence)
 
-    def read(self, size: int = -1) -> bytes:
-        return self.file.read(size)
-
-    def tell(self) -> int:
-        return self.file.tell()
-
     def close(self) -> None:
         self.file.close()
 

@@ -27,7 +27,7 @@ import threading
 
 from flask import Blueprint, current_app, request
 
-from . import naming
+from . import naming, settings
 from .errors import InvalidDeleteLink, NotFound, StorageUnavailable
 from .owners import record_name, unit_of
 from .storage.private import SECRET_NAME
@@ -37,7 +37,7 @@ bp = Blueprint("deletion", __name__)
 PREFIX = "/api/upload/delete/"
 CAPABILITY_RE = re.compile(r"([A-Za-z0-9_-]{43})(?:\.([0-9a-f]{32}))?")
 SECRET_RE = re.compile(r"[0-9a-f]{64}")
-ALWAYS_BOXES = (64, 128, 256, 512)  # the default boxes: copies made before a change of them
+ALWAYS_BOXES = settings.default("VARIANTS")  # copies made before a change of the boxes
 
 
 class DeleteKeys:

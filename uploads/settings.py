@@ -269,6 +269,12 @@ def load(environ, overrides: dict | None = None) -> dict:
     return config
 
 
+def default(name: str):
+    """A setting's default, parsed: for code that must know it whatever the configuration."""
+    setting = next(s for s in SETTINGS if s.name == name)
+    return setting.parse(setting.default)
+
+
 def unknown(environ) -> list[str]:
     """A line for each prefixed variable that is no setting, with the closest one."""
     known = [PREFIX + s.name for s in SETTINGS]

@@ -17,13 +17,13 @@ STRAY = "stray file under f/: not f/p/YYYY/MM/att_<id>/<name>"
 
 
 class AttachmentFiles:
-    def staging(self, kind: str = "att-") -> tuple[BinaryIO, str]:
+    def staging(self) -> tuple[BinaryIO, str]:
         """A new temp file in `.tmp/` (open for writing and reading) and its path: an upload
         streams into it, and `put_file` places it. Named as a temp file of this process, so
         what a killed worker leaves is removed at the next start (`remove_leftovers`); the
         caller unlinks it once done, placed or not."""
         with os_errors():
-            fd, path = self._temp_file(kind)
+            fd, path = self._temp_file("att-")
         return os.fdopen(fd, "w+b"), path
 
     def put_file(self, key: str, tmp_path: str) -> bool:

@@ -81,7 +81,7 @@ class LocalPrivate:
 
 
 class S3Private:
-    """A mixin of S3Storage: `_read_own`, `_write_own`, `_call`, `client`, `bucket`."""
+    """A mixin of S3Storage: `_read_own`, `_write_own`, `_call`, `_listed`, `bucket`."""
 
     def put_private(self, name: str, data: bytes) -> bool:
         return self._write_own(check_private(name), data, "application/octet-stream")
@@ -101,14 +101,6 @@ class S3Private:
         return True
 
     def walk_private(self, prefix: str = RECORDS) -> Iterator[str]:
-        from .s3 import _one_line
-
-        pages = self.client.get_paginator("list_objects_v2").paginate(
-            Bucket=self.bucket, Prefix=check_prefix(prefix) + "/")
-        try:
-            for page in pages:
-                for item in page.get("Contents", ()):
-                    if _RECORD_RE.fullmatch(item["Key"]):
-                        yield item["Key"]
-        except Exception as exc:
-            raise StorageUnavailable(_one_line(exc)) from exc
+        for item in self._listed(check_prefix(prefix) + "/"):
+            if _RECORD_RE.fullmatch(item["Key"]):
+                yield item["Key"]

@@ -119,15 +119,20 @@ class S3Storage(S3AttachmentFiles, S3Private, Storage):
         return Entry(key, head["ContentLength"], head["LastModified"].timestamp())
 
     def _walk(self, prefix):
+        for item in self._listed(prefix + "/"):
+            key = item["Key"]  # not folder markers some stores list, nor strays of f/
+            if not key.endswith("/") and (naming.is_attachment_key(key)
+                                          or not key.startswith(f"{naming.FILES_TOP}/")):
+                yield Entry(key, item["Size"], item["LastModified"].timestamp())
+
+    def _listed(self, prefix: str):
+        """Every object the bucket lists under `prefix`, page by page (ListObjectsV2): what
+        the walks of public files, attachments and private records all read."""
         pages = self.client.get_paginator("list_objects_v2").paginate(
-            Bucket=self.bucket, Prefix=prefix + "/")
+            Bucket=self.bucket, Prefix=prefix)
         try:
             for page in pages:
-                for item in page.get("Contents", ()):
-                    key = item["Key"]  # not folder markers some stores list, nor strays of f/
-                    if not key.endswith("/") and (naming.is_attachment_key(key)
-                                                  or not key.startswith(f"{naming.FILES_TOP}/")):
-                        yield Entry(item["Key"], item["Size"], item["LastModified"].timestamp())
+                yield from page.get("Contents", ())
         except Exception as exc:  # botocore's errors, told in one line
             raise StorageUnavailable(_one_line(exc)) from exc
 

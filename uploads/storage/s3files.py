@@ -14,7 +14,8 @@ docker-compose.s3.yml, a RAM tmpfs would count as memory), named as this process
 what a killed worker leaves is removed at the next start (`leftovers`); incomplete multipart
 uploads older than STALE_SECONDS are leftovers too (an upload never lasts that long).
 
-A mixin of S3Storage (s3.py), which gives `_call`, `_check`, `stat`, `fresh` and `bucket`.
+A mixin of S3Storage (s3.py), which gives `_call`, `_check`, `_listed`, `stat`, `fresh` and
+`bucket`.
 """
 
 import base64
@@ -42,11 +43,11 @@ MULTIPART = "multipart/"  # how an incomplete multipart upload is named, before 
 
 
 class S3AttachmentFiles:
-    def staging(self, kind: str = "att-") -> tuple[BinaryIO, str]:
+    def staging(self) -> tuple[BinaryIO, str]:
         """A new spool file in the system's temp folder (open for writing and reading) and its
         path; the caller unlinks it once done, stored or not."""
         try:
-            fd, path = tempfile.mkstemp(prefix=f"{SPOOL_PREFIX}{os.getpid()}-{kind}")
+            fd, path = tempfile.mkstemp(prefix=f"{SPOOL_PREFIX}{os.getpid()}-att-")
         except OSError as exc:
             raise StorageUnavailable(f"spool: {exc.strerror or exc}") from exc
         return os.fdopen(fd, "w+b"), path
@@ -121,12 +122,7 @@ class S3AttachmentFiles:
         for start in self.starts(prefix):
             if start.split("/")[0] != naming.FILES_TOP:
                 continue
-            pages = self.client.get_paginator("list_objects_v2").paginate(
-                Bucket=self.bucket, Prefix=start + "/")
-            try:
-                keys = [item["Key"] for page in pages for item in page.get("Contents", ())]
-            except Exception as exc:  # botocore's errors, told in one line
-                raise StorageUnavailable(" ".join(str(exc).split())) from exc
+            keys = [item["Key"] for item in self._listed(start + "/")]
             for key in keys:
                 if not key.endswith("/") and not naming.is_attachment_key(key):
                     yield Finding(key, STRAY)
